@@ -1,0 +1,498 @@
+"""One HTTP request to an OpenAI-compatible server, turned into typed events and a Completion.
+
+:class:`Client` wraps ``httpx.AsyncClient`` (one connection pool per event loop, reused across
+calls). It retries like the official SDK — connection errors, timeouts, 408, 409, 429 and 5xx, at
+most ``max_retries`` times, only before any reply byte was consumed, honouring ``retry-after-ms`` /
+``retry-after`` up to 60 s and ``x-should-retry`` — and reports each wait as a
+:class:`~tf_magics._types.Retrying` event so a UI can say it is waiting.
+
+Streaming replies are parsed with :class:`~tf_magics._sse.SSEDecoder` and folded by a
+:class:`~tf_magics._stream.ChunkAccumulator` that the *caller* owns: when the stream is cut, fails
+or is cancelled, the caller still holds everything that arrived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import random
+import time
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from . import __version__
+from ._error_bodies import ErrorInfo, error_for_status, parse_error_body
+from ._sse import SSEDecoder
+from ._stream import ChunkAccumulator
+from ._types import Completion, Event, Retrying
+from .errors import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    BadRequestError,
+    EmptyStreamError,
+    IncompleteStreamError,
+)
+from .settings import RequestOptions
+
+__all__ = ["Client", "ModelInfo"]
+
+EventSink = Callable[[Event], None]
+
+_RETRY_STATUSES = {408, 409, 429}
+_MAX_RETRY_AFTER = 60.0
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One entry of ``GET /models``."""
+
+    id: str
+    owned_by: str | None = None
+    context_length: int | None = None
+
+
+class _Retry(Exception):
+    """Internal: this attempt failed in a retryable way."""
+
+    def __init__(self, error: APIError, delay: float | None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.delay = delay
+
+
+class Client:
+    """Async client for ``/chat/completions`` and ``/models``.
+
+    Parameters
+    ----------
+    transport
+        An httpx transport to use instead of the network (tests use a real loopback server; a
+        transport is for pure unit tests).
+    sleep
+        Coroutine used to wait between retries (injected so tests need not wait).
+    """
+
+    def __init__(
+        self,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._transport = transport
+        self._sleep = sleep
+        # One pool per event loop: an httpx.AsyncClient cannot be shared between loops.
+        self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+            weakref.WeakKeyDictionary()
+        )
+        #: Base URLs that rejected ``stream_options``; it is not sent to them again.
+        self.rejects_stream_options: set[str] = set()
+
+    def _pool(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        pool = self._pools.get(loop)
+        if pool is None or pool.is_closed:
+            pool = httpx.AsyncClient(
+                transport=self._transport,
+                headers={"user-agent": f"tf_magics/{__version__}"},
+                limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+                follow_redirects=True,
+            )
+            self._pools[loop] = pool
+        return pool
+
+    async def aclose(self) -> None:
+        """Close the pool that belongs to the running event loop."""
+        loop = asyncio.get_running_loop()
+        pool = self._pools.pop(loop, None)
+        if pool is not None:
+            await pool.aclose()
+
+    # -- public API --
+
+    async def chat(
+        self,
+        options: RequestOptions,
+        messages: list[dict[str, Any]],
+        accumulator: ChunkAccumulator,
+        *,
+        on_event: EventSink | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: Any = None,
+    ) -> Completion:
+        """Send one chat-completion request and return the assembled reply.
+
+        Streaming or not follows ``options.stream``. Deltas are reported through ``on_event`` and
+        folded into ``accumulator`` as they arrive.
+
+        Raises
+        ------
+        APIError
+            Any failure; stream failures carry the partial reply in ``partial``.
+        """
+        extra: dict[str, Any] = {}
+        if tools:
+            extra["tools"] = tools
+        if tool_choice is not None:
+            extra["tool_choice"] = tool_choice
+        base_url = _require_base_url(options)
+        use_stream_options = (
+            options.stream and options.include_usage and base_url not in self.rejects_stream_options
+        )
+        if use_stream_options:
+            extra["stream_options"] = {"include_usage": True}
+        body = options.request_body(messages, **extra)
+        try:
+            return await self._with_retries(options, body, accumulator, on_event)
+        except BadRequestError as error:
+            if not (use_stream_options and _mentions_stream_options(error)):
+                raise
+        # A server that rejects stream_options still works, just without usage numbers.
+        self.rejects_stream_options.add(base_url)
+        body.pop("stream_options", None)
+        return await self._with_retries(options, body, accumulator, on_event)
+
+    async def list_models(self, options: RequestOptions) -> list[ModelInfo]:
+        """``GET /models``; an empty list when the server has none (or ``data: null``)."""
+        base_url = _require_base_url(options)
+        response = await self._send(options, "GET", f"{base_url}/models", None, stream=False)
+        try:
+            payload = json.loads(response.content)
+        except ValueError:
+            return []
+        data = payload.get("data") if isinstance(payload, dict) else payload
+        models = []
+        for item in data if isinstance(data, list) else []:
+            if isinstance(item, dict) and isinstance(item.get("id"), str):
+                models.append(
+                    ModelInfo(
+                        id=item["id"],
+                        owned_by=item.get("owned_by"),
+                        context_length=_context_length(item),
+                    )
+                )
+        return models
+
+    # -- the request loop --
+
+    async def _with_retries(
+        self,
+        options: RequestOptions,
+        body: dict[str, Any],
+        accumulator: ChunkAccumulator,
+        on_event: EventSink | None,
+    ) -> Completion:
+        attempts = options.max_retries + 1
+        for attempt in range(1, attempts + 1):
+            try:
+                return await self._attempt(options, body, accumulator, on_event)
+            except _Retry as retry:
+                if attempt == attempts:
+                    raise retry.error from None
+                delay = retry.delay if retry.delay is not None else _backoff(attempt)
+                if on_event is not None:
+                    on_event(Retrying(attempt, attempts - 1, delay, str(retry.error)))
+                await self._sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _attempt(
+        self,
+        options: RequestOptions,
+        body: dict[str, Any],
+        accumulator: ChunkAccumulator,
+        on_event: EventSink | None,
+    ) -> Completion:
+        url = f"{_require_base_url(options)}/chat/completions"
+        pool = self._pool()
+        headers = _headers(options, stream=bool(body.get("stream")))
+        request = pool.build_request(
+            "POST", url, json=body, headers=headers, timeout=_timeout(options)
+        )
+        try:
+            response = await pool.send(request, stream=True)
+        except httpx.TimeoutException as error:
+            raise _Retry(_timeout_error(options, error), None) from None
+        except httpx.HTTPError as error:
+            raise _Retry(_connection_error(options, error), None) from None
+        try:
+            if response.status_code >= 400:
+                await response.aread()
+                raise _status_failure(options, response)
+            content_type = response.headers.get("content-type", "")
+            if body.get("stream") and content_type.startswith("text/event-stream"):
+                return await _read_stream(options, response, accumulator, on_event)
+            # Not a stream (the server ignored ``stream`` or we asked for none): one JSON body.
+            await response.aread()
+            return _read_json(options, response, accumulator)
+        finally:
+            await response.aclose()
+
+    async def _send(
+        self, options: RequestOptions, method: str, url: str, body: Any, *, stream: bool
+    ) -> httpx.Response:
+        """A simple request with the same retry policy, read whole."""
+        attempts = options.max_retries + 1
+        pool = self._pool()
+        for attempt in range(1, attempts + 1):
+            try:
+                response = await pool.request(
+                    method,
+                    url,
+                    json=body,
+                    headers=_headers(options, stream=stream),
+                    timeout=_timeout(options),
+                )
+                if response.status_code >= 400:
+                    raise _status_failure(options, response)
+                return response
+            except httpx.TimeoutException as error:
+                failure = _Retry(_timeout_error(options, error), None)
+            except httpx.HTTPError as error:
+                failure = _Retry(_connection_error(options, error), None)
+            except _Retry as retry:
+                failure = retry
+            if attempt == attempts:
+                raise failure.error
+            await self._sleep(failure.delay if failure.delay is not None else _backoff(attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+# -- helpers (module level: no state) --
+
+
+def _require_base_url(options: RequestOptions) -> str:
+    if not options.base_url:
+        raise APIConnectionError("No base URL is configured.")
+    return options.base_url.rstrip("/")
+
+
+def _headers(options: RequestOptions, *, stream: bool) -> dict[str, str]:
+    headers = {"accept": "text/event-stream" if stream else "application/json"}
+    if options.api_key:
+        headers["authorization"] = f"Bearer {options.api_key}"
+    return headers
+
+
+def _timeout(options: RequestOptions) -> httpx.Timeout:
+    return httpx.Timeout(
+        connect=options.connect_timeout,
+        read=options.read_timeout,
+        write=options.read_timeout,
+        pool=options.connect_timeout,
+    )
+
+
+def _backoff(attempt: int) -> float:
+    # The official SDK's schedule: 0.5 s doubling, capped at 8 s, minus up to 25 % jitter.
+    base: float = min(0.5 * 2.0 ** (attempt - 1), 8.0)
+    return base * (1 - 0.25 * random.random())
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    value = headers.get("retry-after-ms")
+    if value:
+        try:
+            seconds = float(value) / 1000
+        except ValueError:
+            seconds = -1.0
+        if 0 <= seconds <= _MAX_RETRY_AFTER:
+            return seconds
+    value = headers.get("retry-after")
+    if value:
+        try:
+            seconds = float(value)
+        except ValueError:
+            parsed = email.utils.parsedate_to_datetime(value) if value else None
+            seconds = parsed.timestamp() - time.time() if parsed is not None else -1.0
+        if 0 <= seconds <= _MAX_RETRY_AFTER:
+            return seconds
+    return None
+
+
+def _status_failure(options: RequestOptions, response: httpx.Response) -> Exception:
+    """The error for a 4xx/5xx response: a :class:`_Retry` when worth retrying."""
+    info = parse_error_body(response.content)
+    error = error_for_status(
+        response.status_code,
+        info,
+        base_url=options.base_url or "",
+        key_sent=bool(options.api_key),
+        key_source=options.key_source,
+    )
+    if _should_retry(response, info):
+        return _Retry(error, _retry_after(response.headers))
+    return error
+
+
+def _should_retry(response: httpx.Response, info: ErrorInfo) -> bool:
+    explicit = response.headers.get("x-should-retry")
+    if explicit == "true":
+        return True
+    if explicit == "false":
+        return False
+    status = response.status_code
+    if status == 429 and "insufficient_quota" in (info.code, info.type):
+        return False
+    return status in _RETRY_STATUSES or status >= 500
+
+
+def _timeout_error(options: RequestOptions, error: Exception) -> APITimeoutError:
+    kind = "connect" if isinstance(error, httpx.ConnectTimeout) else "read"
+    limit = options.connect_timeout if kind == "connect" else options.read_timeout
+    return APITimeoutError(
+        f"No answer from {options.base_url} within {limit:g} s ({kind} timeout).",
+        hint="Check the server is up, or raise ChatSettings.read_timeout / connect_timeout.",
+    )
+
+
+def _connection_error(options: RequestOptions, error: Exception) -> APIConnectionError:
+    detail = str(error) or type(error).__name__
+    return APIConnectionError(
+        f"Could not connect to {options.base_url} ({detail}).",
+        hint=f"Is the server running? The base URL comes from {options.base_url_source}.",
+    )
+
+
+def _mentions_stream_options(error: APIStatusError) -> bool:
+    text = f"{error.message} {json.dumps(error.body, default=str)}".lower()
+    return "stream_options" in text or "include_usage" in text
+
+
+def _context_length(item: dict[str, Any]) -> int | None:
+    for value in (
+        item.get("max_model_len"),
+        item.get("context_length"),
+        (item.get("meta") or {}).get("n_ctx") if isinstance(item.get("meta"), dict) else None,
+    ):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def _raise_stream_error(
+    options: RequestOptions, error: dict[str, Any], accumulator: ChunkAccumulator
+) -> None:
+    info = parse_error_body({"error": error})
+    failure = error_for_status(
+        None,
+        info,
+        base_url=options.base_url or "",
+        key_sent=bool(options.api_key),
+        key_source=options.key_source,
+    )
+    failure.partial = accumulator.completion(ended="error")
+    raise failure
+
+
+async def _read_stream(
+    options: RequestOptions,
+    response: httpx.Response,
+    accumulator: ChunkAccumulator,
+    on_event: EventSink | None,
+) -> Completion:
+    decoder = SSEDecoder()
+    done = False
+    received = False
+    try:
+        async for raw in response.aiter_raw():
+            received = received or bool(raw)
+            for event in decoder.feed(raw):
+                if _apply_event(options, event.event, event.data, accumulator, on_event):
+                    done = True
+            if done:
+                break
+        else:
+            for event in decoder.flush():
+                if _apply_event(options, event.event, event.data, accumulator, on_event):
+                    done = True
+    except httpx.TimeoutException:
+        raise IncompleteStreamError(
+            f"The stream from {options.base_url} stalled for {options.read_timeout:g} s.",
+            hint="The partial reply is kept; run the cell again or raise read_timeout.",
+            partial=accumulator.completion(ended="incomplete"),
+        ) from None
+    except httpx.HTTPError as error:
+        raise IncompleteStreamError(
+            f"The stream from {options.base_url} broke off ({error or type(error).__name__}).",
+            hint="The partial reply is kept; run the cell again.",
+            partial=accumulator.completion(ended="incomplete"),
+        ) from None
+    if done:
+        return accumulator.completion(ended="done")
+    if accumulator.finish_reason is not None:
+        return accumulator.completion(ended="finished")
+    if accumulator.chunks == 0 and not received:
+        raise EmptyStreamError(
+            f"{options.base_url} answered 200 with an empty stream.",
+            hint="llama-cpp-python does this when the prompt exceeds its context window "
+            "(trim the history) or when it cannot stream tool calls.",
+            partial=accumulator.completion(ended="incomplete"),
+        )
+    raise IncompleteStreamError(
+        f"The stream from {options.base_url} ended before the reply was finished.",
+        hint="The partial reply is kept; run the cell again.",
+        partial=accumulator.completion(ended="incomplete"),
+    )
+
+
+def _apply_event(
+    options: RequestOptions,
+    name: str,
+    data: str,
+    accumulator: ChunkAccumulator,
+    on_event: EventSink | None,
+) -> bool:
+    """Apply one SSE event; True when it was the end marker."""
+    if data.strip() == "[DONE]":
+        return True
+    try:
+        payload = json.loads(data)
+    except ValueError:
+        if name == "error":
+            _raise_stream_error(options, {"message": data}, accumulator)
+        return False  # a keep-alive or a line we do not understand
+    if name == "error" and isinstance(payload, dict) and "error" not in payload:
+        payload = {"error": payload}
+    events = accumulator.feed(payload)
+    if on_event is not None:
+        for event in events:
+            on_event(event)
+    if accumulator.error is not None:
+        _raise_stream_error(options, accumulator.error, accumulator)
+    if accumulator.finish_reason == "error":
+        _raise_stream_error(
+            options, {"message": "the provider ended the reply with an error"}, accumulator
+        )
+    return False
+
+
+def _read_json(
+    options: RequestOptions, response: httpx.Response, accumulator: ChunkAccumulator
+) -> Completion:
+    try:
+        payload = json.loads(response.content)
+    except ValueError:
+        raise APIStatusError(
+            f"{options.base_url} sent a reply that is not JSON "
+            f"({response.headers.get('content-type', 'no content type')}).",
+            status_code=response.status_code,
+            body=response.text[:500],
+            hint="Check the base URL points at an OpenAI-compatible API (usually ending in /v1).",
+        ) from None
+    accumulator.feed(payload)
+    if accumulator.error is not None:
+        _raise_stream_error(options, accumulator.error, accumulator)
+    if isinstance(payload, dict) and not isinstance(payload.get("choices"), list):
+        raise APIStatusError(
+            f"{options.base_url} sent a JSON reply without choices.",
+            status_code=response.status_code,
+            body=payload,
+            hint="Check the base URL points at an OpenAI-compatible chat-completions API.",
+        )
+    return accumulator.completion(ended="complete")

@@ -1,0 +1,116 @@
+"""Server-sent events framing: bytes from the network in, events out.
+
+Follows the SSE spec (https://html.spec.whatwg.org/multipage/server-sent-events.html) with the
+leniencies real servers need: lines end in LF, CRLF or a bare CR (and a CR may end one network read
+while its LF starts the next); text is decoded per complete line, never per read, so a multibyte
+character cut by a read boundary survives; ``str.splitlines`` is never used because it also splits
+on U+2028 inside JSON strings. At the end of the body a last event without its blank line is still
+delivered (``data: [DONE]`` often arrives that way).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["SSEDecoder", "SSEEvent"]
+
+_EOL = re.compile(rb"\r\n|\r|\n")
+
+
+@dataclass(frozen=True, slots=True)
+class SSEEvent:
+    """One dispatched event: ``event`` is ``"message"`` unless the server named it."""
+
+    data: str
+    event: str = "message"
+    id: str | None = None
+    retry: int | None = None
+
+
+class SSEDecoder:
+    """Incremental SSE parser.
+
+    Feed it network reads of any size with :meth:`feed`, then call :meth:`flush` at the end of the
+    body. ``comments`` counts comment lines (``: ping``), which carry no data but show the server is
+    alive; ``lines`` counts every line seen, so a caller can tell an empty body from a silent one.
+    """
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._skip_lf = False
+        self._data: list[str] = []
+        self._event = ""
+        self._id: str | None = None
+        self._retry: int | None = None
+        self.comments = 0
+        self.lines = 0
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        """Consume one network read; return the events it completed."""
+        if self._skip_lf and chunk[:1] == b"\n":
+            chunk = chunk[1:]
+        self._skip_lf = False
+        buffer = self._buffer + chunk if self._buffer else chunk
+        events: list[SSEEvent] = []
+        start = 0
+        last_eol = b""
+        for match in _EOL.finditer(buffer):
+            self._line(buffer[start : match.start()], events)
+            start = match.end()
+            last_eol = match.group()
+        # A CR at the very end may be the first half of a CRLF split across reads.
+        if last_eol == b"\r" and start == len(buffer):
+            self._skip_lf = True
+        self._buffer = buffer[start:]
+        return events
+
+    def flush(self) -> list[SSEEvent]:
+        """End of body: deliver a last line and event that had no terminator."""
+        events: list[SSEEvent] = []
+        if self._buffer:
+            self._line(self._buffer, events)
+            self._buffer = b""
+        self._dispatch(events)
+        return events
+
+    def _line(self, raw: bytes, events: list[SSEEvent]) -> None:
+        self.lines += 1
+        if not raw:
+            self._dispatch(events)
+            return
+        line = raw.decode("utf-8", errors="replace")
+        if line.startswith(":"):
+            self.comments += 1
+            return
+        name, sep, value = line.partition(":")
+        if sep and value.startswith(" "):
+            value = value[1:]
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+        elif name == "id":
+            if "\0" not in value:
+                self._id = value
+        elif name == "retry":
+            if value.isdigit():
+                self._retry = int(value)
+        elif name == "error":
+            # Old llama.cpp servers report failures as a bare ``error: {...}`` line.
+            self._data.append(value)
+            self._event = "error"
+
+    def _dispatch(self, events: list[SSEEvent]) -> None:
+        if self._data:
+            events.append(
+                SSEEvent(
+                    data="\n".join(self._data),
+                    event=self._event or "message",
+                    id=self._id,
+                    retry=self._retry,
+                )
+            )
+        self._data = []
+        self._event = ""
+        self._retry = None

@@ -1,0 +1,353 @@
+"""Fold chat-completion chunks (or one non-streamed response) into a :class:`Completion`.
+
+Pure and synchronous: the client feeds decoded JSON chunks in, gets typed delta events out, and asks
+for the assembled :class:`Completion` at the end, or at any moment (a partial one) when the stream
+breaks or is interrupted. Every rule here answers an item of the project's WIRE notes: missing key =
+null = nothing, choices keyed by ``index``, deltas applied before the finish reason, the last
+non-null usage kept, reasoning kept apart from the answer (three spellings), and tool-call
+fragments merged robustly whatever the server repeats or omits.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._types import (
+    Completion,
+    ContentDelta,
+    Event,
+    ReasoningDelta,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+
+__all__ = ["ChunkAccumulator", "ThinkTagSplitter", "completion_from_response"]
+
+_OPEN, _CLOSE = "<think>", "</think>"
+
+
+class ThinkTagSplitter:
+    """Separate inline ``<think>…</think>`` reasoning from answer text, across chunk boundaries.
+
+    Text that might be the start of a tag (``"<thi"``) is held back until the next piece decides.
+    Only one think block is recognised, and only at the start of the reply: a ``<think>`` later in
+    an answer is literal text. A reply that starts with reasoning but lacks the opening tag (its
+    chat template put the tag in the prompt) is recognised when ``</think>`` arrives: what came
+    before is re-labelled as reasoning (:attr:`relabelled` is then true).
+    """
+
+    def __init__(self) -> None:
+        self._held = ""
+        self._thinking = False
+        self._done = False
+        self.content = ""
+        self.reasoning = ""
+        self.relabelled = False
+
+    def feed(self, text: str) -> tuple[str, str]:
+        """Add a piece of content; return the ``(answer, reasoning)`` text it released."""
+        text = self._held + text
+        self._held = ""
+        answer: list[str] = []
+        thought: list[str] = []
+        while text:
+            if self._thinking:
+                at = text.find(_CLOSE)
+                if at == -1:
+                    text = self._hold(text, (_CLOSE,))
+                    thought.append(text)
+                    break
+                thought.append(text[:at])
+                text = text[at + len(_CLOSE) :].lstrip()
+                self._thinking, self._done = False, True
+                continue
+            if self._done:
+                answer.append(text)
+                break
+            opening, closing = text.find(_OPEN), text.find(_CLOSE)
+            if closing != -1 and (opening == -1 or closing < opening):
+                self.relabelled = True
+                self.reasoning += self.content + "".join(answer) + text[:closing]
+                self.content = ""
+                answer.clear()
+                text = text[closing + len(_CLOSE) :].lstrip()
+                self._done = True
+                continue
+            if opening == -1:
+                answer.append(self._hold(text, (_OPEN, _CLOSE)))
+                break
+            if (self.content + "".join(answer) + text[:opening]).strip():
+                # Not at the start of the reply: a literal mention, not a think block.
+                answer.append(text[: opening + len(_OPEN)])
+                text = text[opening + len(_OPEN) :]
+                self._done = True
+                continue
+            text = text[opening + len(_OPEN) :]
+            self._thinking = True
+        released_answer, released_thought = "".join(answer), "".join(thought)
+        self.content += released_answer
+        self.reasoning += released_thought
+        return released_answer, released_thought
+
+    def _hold(self, text: str, tags: tuple[str, ...]) -> str:
+        """Keep back a suffix that may be the start of a tag; return the rest."""
+        keep = _partial_tag_suffix(text, tags)
+        if keep:
+            self._held = text[-keep:]
+            return text[:-keep]
+        return text
+
+    def flush(self) -> tuple[str, str]:
+        """End of text: release anything held back."""
+        held, self._held = self._held, ""
+        if self._thinking:
+            self.reasoning += held
+            return "", held
+        self.content += held
+        return held, ""
+
+
+def _partial_tag_suffix(text: str, tags: tuple[str, ...]) -> int:
+    """Length of the longest suffix of ``text`` that is a proper prefix of one of ``tags``."""
+    best = 0
+    for tag in tags:
+        for size in range(min(len(tag) - 1, len(text)), best, -1):
+            if text.endswith(tag[:size]):
+                best = size
+                break
+    return best
+
+
+@dataclass
+class _Slot:
+    """A tool call being assembled."""
+
+    id: str = ""
+    name: str = ""
+    arguments: list[str] = field(default_factory=list)
+
+
+class ChunkAccumulator:
+    """Assemble one assistant message from streamed chunks.
+
+    Call :meth:`feed` with each decoded chunk; it returns the delta events to show. At any time
+    :meth:`completion` returns what has been assembled so far.
+    """
+
+    def __init__(self) -> None:
+        self._think = ThinkTagSplitter()
+        self._reasoning_field = ""
+        self._slots: dict[int, _Slot] = {}
+        self._order: list[int] = []
+        self._legacy = _Slot()
+        self.finish_reason: str | None = None
+        self.model: str | None = None
+        self.id: str | None = None
+        self.usage: Usage | None = None
+        self.refusal: str | None = None
+        self.chunks = 0
+        self.error: dict[str, Any] | None = None
+
+    # -- feeding --
+
+    def feed(self, chunk: Any) -> list[Event]:
+        """Apply one chunk. A chunk carrying an ``error`` object sets :attr:`error`."""
+        if not isinstance(chunk, dict):
+            return []
+        self.chunks += 1
+        if chunk.get("error") not in (None, "", {}):
+            error = chunk["error"]
+            self.error = error if isinstance(error, dict) else {"message": str(error)}
+        if not self.model and isinstance(chunk.get("model"), str) and chunk["model"]:
+            self.model = chunk["model"]
+        if not self.id and isinstance(chunk.get("id"), str) and chunk["id"]:
+            self.id = chunk["id"]
+        self._take_usage(chunk)
+        events: list[Event] = []
+        choices = chunk.get("choices")
+        if isinstance(choices, list):
+            for choice in choices:
+                if isinstance(choice, dict) and _choice_index(choice) == 0:
+                    self._apply_choice(choice, events)
+        return events
+
+    def _take_usage(self, chunk: dict[str, Any]) -> None:
+        # A trailing ``usage: null`` must not erase a usage reported earlier.
+        for source in (chunk.get("usage"), (chunk.get("x_groq") or {}).get("usage")):
+            usage = Usage.from_wire(source)
+            if usage is not None:
+                self.usage = usage
+
+    def _apply_choice(self, choice: dict[str, Any], events: list[Event]) -> None:
+        delta: Any = choice.get("delta")
+        whole = not isinstance(delta, dict)
+        if whole:
+            # A non-streamed response (or a server that puts ``message`` in its chunks).
+            message = choice.get("message")
+            delta = message if isinstance(message, dict) else {}
+        self._apply_delta(delta, events, whole=whole)
+        self._take_usage(choice)
+        reason = choice.get("finish_reason")
+        if isinstance(reason, str) and reason:
+            self.finish_reason = reason
+
+    def _apply_delta(self, delta: dict[str, Any], events: list[Event], *, whole: bool) -> None:
+        for key in ("reasoning_content", "reasoning"):
+            piece = delta.get(key)
+            if isinstance(piece, str) and piece:
+                self._reasoning_field += piece
+                events.append(ReasoningDelta(piece))
+        content = delta.get("content")
+        if isinstance(content, list):
+            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        if isinstance(content, str) and content:
+            answer, thought = self._think.feed(content)
+            if thought:
+                events.append(ReasoningDelta(thought))
+            if answer:
+                events.append(ContentDelta(answer))
+        refusal = delta.get("refusal")
+        if isinstance(refusal, str) and refusal:
+            self.refusal = (self.refusal or "") + refusal
+        calls = delta.get("tool_calls")
+        if isinstance(calls, dict):
+            calls = [calls]
+        if isinstance(calls, list):
+            for position, call in enumerate(calls):
+                if isinstance(call, dict):
+                    if whole:
+                        # Whole calls in a list: the position is the index.
+                        call = {**call, "index": len(self._order)}
+                    self._apply_tool_delta(call, position, events)
+        legacy = delta.get("function_call")
+        if isinstance(legacy, dict):
+            self._merge(self._legacy, None, legacy.get("name"), legacy.get("arguments"))
+
+    def _apply_tool_delta(self, call: dict[str, Any], position: int, events: list[Event]) -> None:
+        raw_function = call.get("function")
+        function: dict[str, Any] = raw_function if isinstance(raw_function, dict) else {}
+        name = function.get("name") if isinstance(function.get("name"), str) else None
+        call_id = call.get("id") if isinstance(call.get("id"), str) and call.get("id") else None
+        index = self._slot_index(call.get("index"), call_id, name, position)
+        slot = self._slots.get(index)
+        if slot is None:
+            slot = self._slots[index] = _Slot()
+            self._order.append(index)
+        arguments = function.get("arguments")
+        fragment = self._merge(slot, call_id, name, arguments)
+        events.append(
+            ToolCallDelta(index=index, id=slot.id or None, name=slot.name, arguments=fragment)
+        )
+
+    def _slot_index(self, index: Any, call_id: str | None, name: str | None, position: int) -> int:
+        if call_id is not None:
+            for known, slot in self._slots.items():
+                if slot.id == call_id:
+                    return known
+        if isinstance(index, int) and not isinstance(index, bool):
+            if index in self._slots or name or not self._order:
+                return index
+            # A fragment with a new index but no name cannot start a call (LM Studio sends a
+            # fresh id on every fragment): it continues the last one.
+            return self._order[-1]
+        # No index (Gemini, old Ollama): a named fragment starts a call unless it repeats the name
+        # of the call in progress; an unnamed one continues the last call.
+        if self._order:
+            last = self._slots[self._order[-1]]
+            if not name or (name == last.name and not call_id):
+                return self._order[-1]
+        return (max(self._order) + 1) if self._order else position
+
+    @staticmethod
+    def _merge(slot: _Slot, call_id: str | None, name: Any, arguments: Any) -> str:
+        if call_id and not slot.id:
+            slot.id = call_id
+        if isinstance(name, str) and name and name != slot.name:
+            # Servers that repeat the name send it whole; only a genuinely new piece is appended.
+            slot.name = name if not slot.name else slot.name + name
+        if isinstance(arguments, (dict, list)):
+            # Old TGI sends arguments as an object: the whole value at once.
+            text = json.dumps(arguments)
+            slot.arguments = [text]
+            return text
+        if isinstance(arguments, str) and arguments:
+            slot.arguments.append(arguments)
+            return arguments
+        return ""
+
+    # -- results --
+
+    @property
+    def content(self) -> str:
+        """Answer text released so far."""
+        return self._think.content
+
+    @property
+    def has_output(self) -> bool:
+        """True once any content, reasoning or tool call has arrived."""
+        return bool(self.content or self.reasoning or self._order or self._legacy.name)
+
+    @property
+    def reasoning(self) -> str:
+        """Reasoning released so far (from reasoning fields and inline think tags)."""
+        return self._reasoning_field + self._think.reasoning
+
+    def tool_calls(self) -> list[ToolCall]:
+        """The tool calls assembled so far, in the order they started."""
+        calls = [
+            ToolCall(
+                id=slot.id or _make_call_id(),
+                name=slot.name,
+                arguments="".join(slot.arguments),
+            )
+            for slot in (self._slots[i] for i in self._order)
+            if slot.name or slot.arguments
+        ]
+        if not calls and self._legacy.name:
+            calls.append(
+                ToolCall(
+                    id=_make_call_id(),
+                    name=self._legacy.name.rstrip(":"),
+                    arguments="".join(self._legacy.arguments),
+                )
+            )
+        return calls
+
+    def completion(self, ended: str) -> Completion:
+        """What has been assembled, ending as ``ended`` (see :class:`Completion`)."""
+        self._think.flush()
+        return Completion(
+            content=self.content,
+            reasoning=self.reasoning,
+            tool_calls=self.tool_calls(),
+            finish_reason=self.finish_reason,
+            model=self.model,
+            id=self.id,
+            usage=self.usage,
+            ended=ended,
+            refusal=self.refusal,
+        )
+
+
+def _choice_index(choice: dict[str, Any]) -> int:
+    index = choice.get("index", 0)
+    return index if isinstance(index, int) and not isinstance(index, bool) else 0
+
+
+def _make_call_id() -> str:
+    # Servers that omit ids still need one per call: each tool message refers to its call by id.
+    return f"call_{uuid.uuid4().hex[:24]}"
+
+
+def completion_from_response(body: Any) -> tuple[Completion, dict[str, Any] | None]:
+    """Read a non-streamed ``chat.completion`` body.
+
+    Returns the completion and the body's ``error`` object, if it carried one.
+    """
+    accumulator = ChunkAccumulator()
+    accumulator.feed(body)
+    return accumulator.completion(ended="complete"), accumulator.error

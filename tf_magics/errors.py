@@ -1,0 +1,181 @@
+"""Exceptions raised by tf_magics.
+
+Every error derives from :class:`TFMagicsError`, whose ``str()`` is one line that says what went
+wrong and, where there is one, how to fix it (``hint``). The magic shows exactly that line
+instead of a traceback, and still fails the cell so Run All and papermill stop.
+
+::
+
+    TFMagicsError
+    ├── ConfigurationError        bad settings, caught before any request (also a ValueError)
+    ├── ToolDefinitionError       a callable that cannot be described as a tool (also a TypeError)
+    └── APIError                  anything the server or the network did
+        ├── APIConnectionError    could not reach the base URL
+        │   └── APITimeoutError   connect/read timed out
+        ├── APIStatusError        the server answered with an error (status, code, body message)
+        │   ├── BadRequestError           400, 404, 405, 409, 413, 415, 422 (not context length)
+        │   │   └── ContextLengthError    the prompt is longer than the model's context
+        │   ├── AuthenticationError       401, 403
+        │   ├── RateLimitError            429
+        │   └── ServerError               5xx
+        └── StreamError           the reply stream broke; ``partial`` keeps what arrived
+            ├── IncompleteStreamError     the stream stopped before the reply was finished
+            ├── EmptyStreamError          HTTP 200 with an empty body
+            └── StreamInterrupted         the user interrupted (Ctrl-C / the kernel's stop button)
+
+Errors that happen while a reply is streaming carry what had arrived in ``partial`` (a
+:class:`tf_magics.Completion`), so nothing the model sent is lost.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._types import Completion
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigurationError",
+    "ContextLengthError",
+    "EmptyStreamError",
+    "IncompleteStreamError",
+    "RateLimitError",
+    "ServerError",
+    "StreamError",
+    "StreamInterrupted",
+    "TFMagicsError",
+    "ToolDefinitionError",
+]
+
+
+class TFMagicsError(Exception):
+    """Base class of every tf_magics error.
+
+    Parameters
+    ----------
+    message
+        What went wrong, in one sentence.
+    hint
+        How to fix it, in one sentence; appended to ``str(error)``.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        text = " ".join(self.message.split())
+        if self.hint:
+            return f"{text} {self.hint}"
+        return text
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython calls this instead of printing a traceback: the user gets one line.
+        return [f"\x1b[31m{type(self).__name__}\x1b[0m: {self}"]
+
+
+class ConfigurationError(TFMagicsError, ValueError):
+    """A setting is missing or out of range; raised before any request is made."""
+
+
+class ToolDefinitionError(TFMagicsError, TypeError):
+    """A callable cannot be described honestly as a tool (raised at registration)."""
+
+
+class APIError(TFMagicsError):
+    """Something went wrong talking to the server."""
+
+    partial: Completion | None = None
+
+
+class APIConnectionError(APIError):
+    """The server could not be reached."""
+
+
+class APITimeoutError(APIConnectionError):
+    """The server took too long to connect or to send the next bytes."""
+
+
+class APIStatusError(APIError):
+    """The server answered with an error status (or an error object inside a 200 stream).
+
+    Attributes
+    ----------
+    status_code
+        HTTP status, or ``None`` for an error reported inside a stream.
+    code
+        The provider's error code (``"context_length_exceeded"``, ``429``...), when it gave one.
+    error_type
+        The provider's error type (``"invalid_request_error"``...), when it gave one.
+    body
+        The decoded error body (a dict, a list or text), for debugging.
+    partial
+        What had streamed before the error, if anything.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        code: str | int | None = None,
+        error_type: str | None = None,
+        body: Any = None,
+        hint: str | None = None,
+        partial: Completion | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.status_code = status_code
+        self.code = code
+        self.error_type = error_type
+        self.body = body
+        self.partial = partial
+
+
+class BadRequestError(APIStatusError):
+    """The server refused the request as invalid (not retried)."""
+
+
+class ContextLengthError(BadRequestError):
+    """The conversation no longer fits the model's context window."""
+
+
+class AuthenticationError(APIStatusError):
+    """The API key is missing, invalid, or not allowed to use this model."""
+
+
+class RateLimitError(APIStatusError):
+    """Too many requests, or the quota is used up."""
+
+
+class ServerError(APIStatusError):
+    """The server failed (5xx)."""
+
+
+class StreamError(APIError):
+    """The reply stream broke off; ``partial`` holds what had arrived."""
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, partial: Completion | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.partial = partial
+
+
+class IncompleteStreamError(StreamError):
+    """The connection closed before the reply was finished."""
+
+
+class EmptyStreamError(StreamError):
+    """The server answered 200 but sent no events at all."""
+
+
+class StreamInterrupted(StreamError):
+    """The user stopped the reply (Ctrl-C or the kernel's interrupt button)."""
