@@ -93,6 +93,10 @@ class Client:
         )
         #: Base URLs that rejected ``stream_options``; it is not sent to them again.
         self.rejects_stream_options: set[str] = set()
+        #: Base URLs that answer streamed requests with tools with an empty stream.
+        self.cannot_stream_tools: set[str] = set()
+        #: ``GET /models`` answers per base URL (the first one is the default model).
+        self.models_cache: dict[str, list[ModelInfo]] = {}
 
     def _pool(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()

@@ -129,6 +129,8 @@ def run_sync(
     on_event: EventHandler | None = None,
     *,
     on_interrupt: Callable[[], None] | None = None,
+    on_idle: Callable[[], None] | None = None,
+    call_wrapper: Callable[[Callable[[], Any]], Any] | None = None,
 ) -> T:
     """Run ``make(bridge)`` on the private loop and wait for it, handling events here.
 
@@ -141,6 +143,12 @@ def run_sync(
         Called on this thread for every event, in order.
     on_interrupt
         Called once when Ctrl-C arrives (before waiting for the task to wind down).
+    on_idle
+        Called on this thread when no event arrived for a tenth of a second (a live view uses
+        it to show what it held back for rate limiting).
+    call_wrapper
+        Runs each synchronous callable handed over by :meth:`Bridge.call_sync` (a live view uses
+        it to capture what a tool prints).
 
     Raises
     ------
@@ -153,11 +161,13 @@ def run_sync(
     inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
     bridge = _QueueBridge(inbox)
     loop = _LOOP.get()
-    holder: dict[str, asyncio.Task[T]] = {}
+    holder: dict[str, Any] = {}
 
     async def main() -> None:
         task = asyncio.ensure_future(make(bridge))
         holder["task"] = task
+        if holder.get("cancel"):
+            task.cancel()  # Ctrl-C arrived before the task existed
         try:
             inbox.put(("result", await task))
         except BaseException as error:  # handed to the calling thread as it is
@@ -170,18 +180,20 @@ def run_sync(
     interrupted = False
     while True:
         try:
-            item = inbox.get(timeout=0.25)
-        except queue.Empty:
-            continue
+            try:
+                item = inbox.get(timeout=0.1)
+            except queue.Empty:
+                if on_idle is not None:
+                    on_idle()
+                continue
+            if item is _DONE:
+                break
+            outcome = _handle(item, on_event, outcome, call_wrapper)
         except KeyboardInterrupt:
-            interrupted = _interrupt(loop, holder, interrupted, on_interrupt)
-            continue
-        if item is _DONE:
-            break
-        try:
-            outcome = _handle(item, on_event, outcome)
-        except KeyboardInterrupt:
-            interrupted = _interrupt(loop, holder, interrupted, on_interrupt)
+            if interrupted:
+                # A second Ctrl-C while winding down: stop waiting (the task ends on its own).
+                raise
+            interrupted = _interrupt(loop, holder, on_interrupt)
     assert outcome is not None
     kind, value = outcome
     if kind == "result":
@@ -194,20 +206,22 @@ def run_sync(
 def _interrupt(
     loop: asyncio.AbstractEventLoop,
     holder: dict[str, Any],
-    already: bool,
     on_interrupt: Callable[[], None] | None,
 ) -> bool:
-    if not already:
-        task = holder.get("task")
-        if task is not None:
-            loop.call_soon_threadsafe(task.cancel)
-        if on_interrupt is not None:
-            on_interrupt()
+    holder["cancel"] = True
+    task = holder.get("task")
+    if task is not None:
+        loop.call_soon_threadsafe(task.cancel)
+    if on_interrupt is not None:
+        on_interrupt()
     return True
 
 
 def _handle(
-    item: Any, on_event: EventHandler | None, outcome: tuple[str, Any] | None
+    item: Any,
+    on_event: EventHandler | None,
+    outcome: tuple[str, Any] | None,
+    call_wrapper: Callable[[Callable[[], Any]], Any] | None,
 ) -> tuple[str, Any] | None:
     kind = item[0]
     if kind == "event":
@@ -219,7 +233,7 @@ def _handle(
         if not future.set_running_or_notify_cancel():
             return outcome
         try:
-            result = function()
+            result = function() if call_wrapper is None else call_wrapper(function)
         except Exception as error:  # the awaiting coroutine decides what it means
             future.set_exception(error)
         except BaseException:

@@ -235,6 +235,13 @@ class Conversation:
         self._messages.append(message)
         return message
 
+    def extend(self, messages: list[Message]) -> None:
+        """Append messages as they are (for example a turn put back after a failed retry)."""
+        for message in messages:
+            if message.role == "system":
+                raise ValueError("the system message lives at index 0: set .system instead")
+        self._messages.extend(messages)
+
     def add_tool_result(self, result: ToolResult) -> Message:
         """Append the tool message that answers one call."""
         message = Message(

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._types import Completion
+    from .reply import Reply
 
 __all__ = [
     "APIConnectionError",
@@ -90,9 +91,14 @@ class ToolDefinitionError(TFMagicsError, TypeError):
 
 
 class APIError(TFMagicsError):
-    """Something went wrong talking to the server."""
+    """Something went wrong talking to the server.
+
+    ``partial`` is the reply of the failed request as far as it arrived; ``reply`` (set when the
+    error ends a turn) is the whole turn so far, tool results included.
+    """
 
     partial: Completion | None = None
+    reply: Reply | None = None
 
 
 class APIConnectionError(APIError):

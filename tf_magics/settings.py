@@ -150,6 +150,15 @@ class ChatSettings(Configurable):
     extra_body = Dict(help="Extra provider-specific fields merged into every request.").tag(
         config=True
     )
+    history_max_turns = Int(
+        None, allow_none=True, help="Trim the oldest turns so at most this many are sent."
+    ).tag(config=True)
+    history_max_tokens = Int(
+        None, allow_none=True, help="Trim the oldest turns so the history stays under this size."
+    ).tag(config=True)
+    tool_result_max_chars = Int(
+        20_000, help="Tool results longer than this are cut (with a note) before being sent."
+    ).tag(config=True)
 
     def __init__(self, *, api_key: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -184,9 +193,18 @@ class ChatSettings(Configurable):
         except ConfigurationError as error:
             raise TraitError(str(error)) from None
 
-    @validate("max_tokens", "max_retries", "max_tool_rounds")
-    def _check_positive(self, proposal: Any) -> int:
+    @validate(
+        "max_tokens",
+        "max_retries",
+        "max_tool_rounds",
+        "history_max_turns",
+        "history_max_tokens",
+        "tool_result_max_chars",
+    )
+    def _check_positive(self, proposal: Any) -> int | None:
         name, value = proposal["trait"].name, proposal["value"]
+        if value is None and name.startswith("history_"):
+            return None
         low = 0 if name == "max_retries" else 1
         if value < low:
             raise TraitError(f"{name} must be at least {low}, got {value}.")

