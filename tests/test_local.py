@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests import model_server
 from tests.fake_openai import FakeOpenAI
 from tests.model_server import require_local_extra, start_shared_llama_server
 from tf_magics.errors import ConfigurationError
@@ -634,3 +635,22 @@ def test_free_loopback_port_is_bindable() -> None:
 def test_startup_time_is_measured(server: LocalServer) -> None:
     assert server.startup_seconds is not None
     assert 0 < server.startup_seconds < 60
+
+
+# -- the shared-server helpers skip or fail as CI needs ----------------------------------------
+
+
+def test_missing_extra_skips_model_tests(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(model_server, "missing_local_packages", lambda: ["llama-cpp-python"])
+    monkeypatch.delenv(model_server.REQUIRE_ALL_ENV, raising=False)
+    with pytest.raises(pytest.skip.Exception, match="llama-cpp-python"):
+        model_server.start_shared_llama_server()
+
+
+def test_missing_extra_fails_model_tests_when_all_are_required(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(model_server, "missing_local_packages", lambda: ["llama-cpp-python"])
+    monkeypatch.setenv(model_server.REQUIRE_ALL_ENV, "1")
+    with pytest.raises(pytest.fail.Exception, match="TF_MAGICS_REQUIRE_ALL=1"):
+        model_server.start_shared_llama_server()

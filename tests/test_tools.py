@@ -9,6 +9,9 @@ import functools
 import json
 import math
 import pathlib
+import subprocess
+import sys
+import textwrap
 import threading
 import uuid
 import warnings
@@ -1209,3 +1212,33 @@ def test_to_wire_returns_a_copy() -> None:
     described = make_tool(f)
     described.to_wire()["function"]["parameters"]["properties"].clear()
     assert described.schema["properties"]
+
+
+def test_works_without_pydantic_installed() -> None:
+    code = textwrap.dedent(
+        """
+        import sys
+        sys.modules["pydantic"] = None  # makes "import pydantic" fail
+        import asyncio
+        from dataclasses import dataclass
+        from tf_magics._tools import ToolRegistry, run_tool_call
+        from tf_magics._types import ToolCall
+
+        @dataclass
+        class Point:
+            x: float
+
+        def norm(p: Point, scale: int = 1) -> float:
+            return abs(p.x) * scale
+
+        async def call_sync(fn):
+            return fn()
+
+        registry = ToolRegistry([norm])
+        call = ToolCall("1", "norm", '{"p": {"x": -2}, "scale": "3"}')
+        result = asyncio.run(run_tool_call(registry, call, call_sync=call_sync))
+        assert (result.status, result.content) == ("ok", "6.0"), result
+        assert "pydantic" not in sys.modules or sys.modules["pydantic"] is None
+        """
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

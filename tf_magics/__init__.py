@@ -94,8 +94,9 @@ def unload_ipython_extension(shell: InteractiveShell) -> None:
         return
     for kind in ("line", "cell"):
         table = manager.magics[kind]
-        if getattr(table.get("chat"), "__self__", None) is magics:
-            del table["chat"]
+        for name in ("chat", "chat_panel"):
+            if getattr(table.get(name), "__self__", None) is magics:
+                del table[name]
     magics.close()
 
 

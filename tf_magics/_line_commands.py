@@ -202,10 +202,6 @@ def _system(magics: ChatMagics, argv: list[str]) -> None:
         print(f"System prompt set ({len(chat.system or '')} characters).")
     else:
         print(chat.system if chat.system else "(no system prompt)")
-    for panel in magics.panels:
-        refresh = getattr(panel, "refresh", None)
-        if callable(refresh):
-            refresh()
 
 
 def _models_parser() -> _Parser:

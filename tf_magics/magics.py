@@ -26,7 +26,7 @@ import re
 from typing import TYPE_CHECKING, Any, cast
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from .settings import ChatSettings
@@ -168,15 +168,35 @@ class ChatMagics(Magics):
         if cell is None:
             from ._line_commands import run_line_command
 
-            return run_line_command(self, line)
+            try:
+                return run_line_command(self, line)
+            finally:
+                self.refresh_panels()
         args = parse_argstring(self.chat, line)
         text = cell.strip("\n")
         if not text.strip():
             raise UsageError("The cell is empty: write your message below the %%chat line.")
         if args.interpolate:
             text = interpolate(text, self.ip.user_ns)
-        self.send(text, args)
+        try:
+            self.send(text, args)
+        finally:
+            self.refresh_panels()
         return None
+
+    @line_magic
+    def chat_panel(self, line: str) -> Any:
+        """Show the control panel: ``%chat_panel [-c NAME]`` (same as ``%chat panel``)."""
+        from ._line_commands import run_line_command
+
+        return run_line_command(self, f"panel {line}")
+
+    def refresh_panels(self) -> None:
+        """Let open panels show changes made by cells (history, system prompt, usage)."""
+        for panel in list(self.panels):
+            refresh = getattr(panel, "refresh", None)
+            if callable(refresh):
+                refresh()
 
     def send(self, text: str, args: Any, *, retry: bool = False) -> Reply:
         """Run one turn with the live view (shared by ``%%chat`` and ``%chat retry``)."""

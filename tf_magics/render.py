@@ -538,9 +538,8 @@ _BREAK_AFTER_TAG_RE = re.compile(r'(<details(?: open(?:="[^"]*")?)?>|</summary>)
 
 def _tidy(html: str) -> str:
     """Drop the empty paragraphs and line breaks that raw ``<details>`` lines leave behind."""
-    if "<details" not in html:
-        return html
-    return _BREAK_AFTER_TAG_RE.sub(r"\1", _EMPTY_PARAGRAPH_RE.sub("", html))
+    html = _EMPTY_PARAGRAPH_RE.sub("", html)
+    return _BREAK_AFTER_TAG_RE.sub(r"\1", html) if "<details" in html else html
 
 
 _TAGS = frozenset(
