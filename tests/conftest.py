@@ -53,10 +53,9 @@ def llama_server() -> Iterator[LocalServer]:
 @pytest.fixture
 def ip(fake_server: FakeOpenAI) -> Iterator[Any]:
     """A real IPython shell with the extension loaded and pointed at the fake server."""
-    from IPython.testing.globalipapp import start_ipython
+    from IPython.testing.globalipapp import get_ipython
 
-    shell = start_ipython()
-    assert shell is not None
+    shell = get_ipython()
     shell.run_line_magic("load_ext", "tf_magics")
     shell.run_line_magic("config", f"ChatSettings.base_url = {fake_server.base_url!r}")
     yield shell

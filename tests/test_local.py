@@ -35,6 +35,7 @@ from tf_magics.local import (
     free_loopback_port,
     get_local_server,
     local_extra_installed,
+    local_server_running,
     missing_local_packages,
     no_endpoint_message,
     stop_local_server,
@@ -502,10 +503,13 @@ def test_get_local_server_restarts_a_dead_server(singleton: None) -> None:
 
 @pytest.mark.model
 def test_stop_local_server_stops_it(singleton: None) -> None:
+    assert not local_server_running()
     pid = get_local_server().pid
     assert pid is not None
+    assert local_server_running()
     stop_local_server()
     assert process_gone(pid)
+    assert not local_server_running()
     stop_local_server()
 
 

@@ -5,7 +5,8 @@ leniencies real servers need: lines end in LF, CRLF or a bare CR (and a CR may e
 while its LF starts the next); text is decoded per complete line, never per read, so a multibyte
 character cut by a read boundary survives; ``str.splitlines`` is never used because it also splits
 on U+2028 inside JSON strings. At the end of the body a last event without its blank line is still
-delivered (``data: [DONE]`` often arrives that way).
+delivered (``data: [DONE]`` often arrives that way). A UTF-8 byte order mark at the very start of the
+stream is dropped, as the spec asks.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 __all__ = ["SSEDecoder", "SSEEvent"]
 
 _EOL = re.compile(rb"\r\n|\r|\n")
+_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,7 @@ class SSEDecoder:
     def __init__(self) -> None:
         self._buffer = b""
         self._skip_lf = False
+        self._started = False
         self._data: list[str] = []
         self._event = ""
         self._id: str | None = None
@@ -48,14 +51,27 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """Consume one network read; return the events it completed."""
+        if not chunk:
+            return []  # an empty read must not forget a pending CR (see below)
         if self._skip_lf and chunk[:1] == b"\n":
             chunk = chunk[1:]
         self._skip_lf = False
+        # What was buffered holds no line break (it would have been split already): scan only
+        # the new bytes, so one long line arriving in many reads costs linear time.
+        scan_from = len(self._buffer)
         buffer = self._buffer + chunk if self._buffer else chunk
+        if not self._started:
+            if len(buffer) < len(_BOM) and _BOM.startswith(buffer):
+                self._buffer = buffer  # may still be the start of a byte order mark
+                return []
+            self._started = True
+            if buffer.startswith(_BOM):
+                buffer = buffer[len(_BOM) :]
+            scan_from = 0
         events: list[SSEEvent] = []
         start = 0
         last_eol = b""
-        for match in _EOL.finditer(buffer):
+        for match in _EOL.finditer(buffer, scan_from):
             self._line(buffer[start : match.start()], events)
             start = match.end()
             last_eol = match.group()
@@ -94,7 +110,7 @@ class SSEDecoder:
             if "\0" not in value:
                 self._id = value
         elif name == "retry":
-            if value.isdigit():
+            if value.isascii() and value.isdigit():  # "²".isdigit() is true too
                 self._retry = int(value)
         elif name == "error":
             # Old llama.cpp servers report failures as a bare ``error: {...}`` line.

@@ -474,11 +474,7 @@ def _convert_members(
     converted: dict[str, Any] = {}
     for spec in specs:
         where = f"{path}.{spec.name}" if path else spec.name
-        if spec.name not in raw or (
-            raw[spec.name] is None and not spec.required and not accepts_none(spec.annotation)
-        ):
-            if spec.name in raw:
-                notes.append(f"{where}: null treated as omitted (the default applies)")
+        if _treated_as_omitted(spec, raw, where, notes):
             if spec.required:
                 problems.append(f"{prefix}missing required {word} {spec.name!r}")
             elif spec.omitted is not None:
@@ -489,6 +485,16 @@ def _convert_members(
         except _Invalid as exc:
             problems.append(str(exc))
     return converted, problems
+
+
+def _treated_as_omitted(spec: FieldSpec, raw: dict[str, Any], where: str, notes: list[str]) -> bool:
+    """True when the entry is absent, or ``null`` where only the default can stand for it."""
+    if spec.name not in raw:
+        return True
+    if raw[spec.name] is None and not spec.required and not accepts_none(spec.annotation):
+        notes.append(f"{where}: null treated as omitted (the default applies)")
+        return True
+    return False
 
 
 def _convert(annotation: Any, value: Any, path: str, notes: list[str]) -> Any:

@@ -72,6 +72,7 @@ __all__ = [
     "free_loopback_port",
     "get_local_server",
     "local_extra_installed",
+    "local_server_running",
     "missing_local_packages",
     "no_endpoint_error",
     "no_endpoint_message",
@@ -764,6 +765,18 @@ def get_local_server() -> LocalServer:
         if _singleton is None:
             _singleton = LocalServer()
         return _singleton.start()
+
+
+def local_server_running() -> bool:
+    """Whether the process-wide local server is up (so the next use will not wait for a start).
+
+    Returns
+    -------
+    bool
+        ``True`` when :func:`get_local_server` has started it and its process is alive.
+    """
+    server = _singleton
+    return server is not None and server.running
 
 
 def stop_local_server() -> None:

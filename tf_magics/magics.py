@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 
 from .settings import ChatSettings
 
@@ -172,7 +172,7 @@ class ChatMagics(Magics):
                 return run_line_command(self, line)
             finally:
                 self.refresh_panels()
-        args = parse_argstring(self.chat, line)
+        args = _parse_flags(self.chat, line)
         text = cell.strip("\n")
         if not text.strip():
             raise UsageError("The cell is empty: write your message below the %%chat line.")
@@ -262,6 +262,17 @@ class ChatMagics(Magics):
                 raise UsageError(f"--tools: no function named {name!r} in the notebook.")
             tools.append(value)
         return tools
+
+
+def _parse_flags(magic: Any, line: str) -> Any:
+    """Parse the ``%%chat`` line with shell-like quoting (``-s "You are terse."``)."""
+    import shlex
+
+    try:
+        argv = shlex.split(line)
+    except ValueError as error:
+        raise UsageError(f"%%chat: {error} (check the quotes on the %%chat line).") from None
+    return magic.parser.parse_args(argv)
 
 
 def _overrides(args: Any) -> dict[str, Any]:

@@ -178,7 +178,7 @@ class _LineMachine:
         if not lazy and n >= base + 4:
             return self._code_line(n)
         marker = _is_marker(line)
-        if marker and (self.items or not lazy or _can_interrupt(marker)):
+        if marker and n < base + 4 and (self.items or not lazy or _can_interrupt(marker)):
             return self._item_line(marker, n, lazy)
         quote = bool(_QUOTE_RE.match(line))
         starts_block = quote or bool(_HR_RE.match(line) or _HEADING_RE.match(line))
@@ -538,8 +538,7 @@ _BREAK_AFTER_TAG_RE = re.compile(r'(<details(?: open(?:="[^"]*")?)?>|</summary>)
 
 def _tidy(html: str) -> str:
     """Drop the empty paragraphs and line breaks that raw ``<details>`` lines leave behind."""
-    html = _EMPTY_PARAGRAPH_RE.sub("", html)
-    return _BREAK_AFTER_TAG_RE.sub(r"\1", html) if "<details" in html else html
+    return _BREAK_AFTER_TAG_RE.sub(r"\1", _EMPTY_PARAGRAPH_RE.sub("", html))
 
 
 _TAGS = frozenset(
