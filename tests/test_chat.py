@@ -5,6 +5,7 @@ import os
 import signal
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,7 @@ from tf_magics.errors import (
 )
 
 
-def _chat(server: FakeOpenAI, **settings: object) -> Chat:
+def _chat(server: FakeOpenAI, **settings: Any) -> Chat:
     return Chat(base_url=server.base_url, model="fake-model", max_retries=0, **settings)
 
 

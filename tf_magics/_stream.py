@@ -44,12 +44,18 @@ class ThinkTagSplitter:
         self._held = ""
         self._thinking = False
         self._done = False
+        self._trim = False
         self.content = ""
         self.reasoning = ""
         self.relabelled = False
 
     def feed(self, text: str) -> tuple[str, str]:
-        """Add a piece of content; return the ``(answer, reasoning)`` text it released."""
+        """Add a piece of content; return the ``(answer, reasoning)`` text it released.
+
+        The result does not depend on how the text was cut into pieces: whitespace before a
+        possible think block is held back until it is decided, and whitespace after the closing
+        tag is dropped however it arrives.
+        """
         text = self._held + text
         self._held = ""
         answer: list[str] = []
@@ -62,10 +68,16 @@ class ThinkTagSplitter:
                     thought.append(text)
                     break
                 thought.append(text[:at])
-                text = text[at + len(_CLOSE) :].lstrip()
-                self._thinking, self._done = False, True
+                text = text[at + len(_CLOSE) :]
+                self._thinking = False
+                self._done = self._trim = True
                 continue
             if self._done:
+                if self._trim:
+                    text = text.lstrip()
+                    if not text:
+                        break
+                    self._trim = False
                 answer.append(text)
                 break
             opening, closing = text.find(_OPEN), text.find(_CLOSE)
@@ -74,11 +86,16 @@ class ThinkTagSplitter:
                 self.reasoning += self.content + "".join(answer) + text[:closing]
                 self.content = ""
                 answer.clear()
-                text = text[closing + len(_CLOSE) :].lstrip()
-                self._done = True
+                text = text[closing + len(_CLOSE) :]
+                self._done = self._trim = True
                 continue
             if opening == -1:
-                answer.append(self._hold(text, (_OPEN, _CLOSE)))
+                rest = self._hold(text, (_OPEN, _CLOSE))
+                if not (self.content or answer) and not rest.strip():
+                    # Only whitespace so far: a think block may still open. Hold it back.
+                    self._held = rest + self._held
+                else:
+                    answer.append(rest)
                 break
             if (self.content + "".join(answer) + text[:opening]).strip():
                 # Not at the start of the reply: a literal mention, not a think block.
@@ -107,6 +124,8 @@ class ThinkTagSplitter:
         if self._thinking:
             self.reasoning += held
             return "", held
+        if self._trim:
+            held = held.lstrip()
         self.content += held
         return held, ""
 
@@ -143,6 +162,8 @@ class ChunkAccumulator:
         self._reasoning_field = ""
         self._slots: dict[int, _Slot] = {}
         self._order: list[int] = []
+        # The server's tool-call index -> the slot of the latest call it opened under it.
+        self._by_index: dict[int, int] = {}
         self._legacy = _Slot()
         self.finish_reason: str | None = None
         self.model: str | None = None
@@ -177,7 +198,8 @@ class ChunkAccumulator:
 
     def _take_usage(self, chunk: dict[str, Any]) -> None:
         # A trailing ``usage: null`` must not erase a usage reported earlier.
-        for source in (chunk.get("usage"), (chunk.get("x_groq") or {}).get("usage")):
+        groq = chunk.get("x_groq")
+        for source in (chunk.get("usage"), groq.get("usage") if isinstance(groq, dict) else None):
             usage = Usage.from_wire(source)
             if usage is not None:
                 self.usage = usage
@@ -196,11 +218,14 @@ class ChunkAccumulator:
             self.finish_reason = reason
 
     def _apply_delta(self, delta: dict[str, Any], events: list[Event], *, whole: bool) -> None:
+        # Servers moving from one spelling to the other send both with the same text (vLLM):
+        # the first one present wins, so nothing is shown twice.
         for key in ("reasoning_content", "reasoning"):
             piece = delta.get(key)
             if isinstance(piece, str) and piece:
                 self._reasoning_field += piece
                 events.append(ReasoningDelta(piece))
+                break
         content = delta.get("content")
         if isinstance(content, list):
             content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
@@ -217,50 +242,62 @@ class ChunkAccumulator:
         if isinstance(calls, dict):
             calls = [calls]
         if isinstance(calls, list):
-            for position, call in enumerate(calls):
+            for call in calls:
                 if isinstance(call, dict):
                     if whole:
-                        # Whole calls in a list: the position is the index.
+                        # Whole calls in a list: each entry is a call of its own.
                         call = {**call, "index": len(self._order)}
-                    self._apply_tool_delta(call, position, events)
+                    self._apply_tool_delta(call, events)
         legacy = delta.get("function_call")
         if isinstance(legacy, dict):
             self._merge(self._legacy, None, legacy.get("name"), legacy.get("arguments"))
 
-    def _apply_tool_delta(self, call: dict[str, Any], position: int, events: list[Event]) -> None:
+    def _apply_tool_delta(self, call: dict[str, Any], events: list[Event]) -> None:
         raw_function = call.get("function")
         function: dict[str, Any] = raw_function if isinstance(raw_function, dict) else {}
-        name = function.get("name") if isinstance(function.get("name"), str) else None
-        call_id = call.get("id") if isinstance(call.get("id"), str) and call.get("id") else None
-        index = self._slot_index(call.get("index"), call_id, name, position)
-        slot = self._slots.get(index)
-        if slot is None:
-            slot = self._slots[index] = _Slot()
-            self._order.append(index)
+        raw_name = function.get("name")
+        name = raw_name if isinstance(raw_name, str) and raw_name else None
+        raw_id = call.get("id")
+        call_id = raw_id if isinstance(raw_id, str) and raw_id else None
         arguments = function.get("arguments")
+        key = self._slot_for(call.get("index"), call_id, name, arguments)
+        slot = self._slots[key]
         fragment = self._merge(slot, call_id, name, arguments)
         events.append(
-            ToolCallDelta(index=index, id=slot.id or None, name=slot.name, arguments=fragment)
+            ToolCallDelta(index=key, id=slot.id or None, name=slot.name, arguments=fragment)
         )
 
-    def _slot_index(self, index: Any, call_id: str | None, name: str | None, position: int) -> int:
+    def _slot_for(self, index: Any, call_id: str | None, name: str | None, arguments: Any) -> int:
+        """The slot a tool-call fragment belongs to, opening a new one when it starts a call."""
         if call_id is not None:
-            for known, slot in self._slots.items():
+            for key, slot in self._slots.items():
                 if slot.id == call_id:
-                    return known
+                    return key
         if isinstance(index, int) and not isinstance(index, bool):
-            if index in self._slots or name or not self._order:
-                return index
-            # A fragment with a new index but no name cannot start a call (LM Studio sends a
-            # fresh id on every fragment): it continues the last one.
-            return self._order[-1]
-        # No index (Gemini, old Ollama): a named fragment starts a call unless it repeats the name
-        # of the call in progress; an unnamed one continues the last call.
-        if self._order:
-            last = self._slots[self._order[-1]]
-            if not name or (name == last.name and not call_id):
+            key = self._by_index.get(index)
+            if key is None and not name and self._order:
+                # A fragment with a new index but no name cannot start a call (LM Studio sends a
+                # fresh id on every fragment): it continues the last one.
                 return self._order[-1]
-        return (max(self._order) + 1) if self._order else position
+            if key is not None and not _starts_call(self._slots[key], call_id, name, arguments):
+                return key
+            key = self._new_slot()
+            self._by_index[index] = key
+            return key
+        # No index (Gemini, old Ollama): a fragment continues the last call unless it starts one.
+        if self._order:
+            key = self._order[-1]
+            last = self._slots[key]
+            renamed = name is not None and bool(last.name) and name != last.name
+            if not (renamed or _starts_call(last, call_id, name, arguments)):
+                return key
+        return self._new_slot()
+
+    def _new_slot(self) -> int:
+        key = len(self._order)
+        self._slots[key] = _Slot()
+        self._order.append(key)
+        return key
 
     @staticmethod
     def _merge(slot: _Slot, call_id: str | None, name: Any, arguments: Any) -> str:
@@ -331,6 +368,35 @@ class ChunkAccumulator:
             ended=ended,
             refusal=self.refusal,
         )
+
+
+def _starts_call(slot: _Slot, call_id: str | None, name: str | None, arguments: Any) -> bool:
+    """Does a named fragment aimed at ``slot`` start another call instead of continuing it?
+
+    A fragment without a name never starts a call. One with a new id does (Ollama and LiteLLM
+    stream every parallel call under index 0, each with its own id). Without telling ids, a name
+    arriving after the slot's arguments already form complete JSON starts another call, unless it
+    merely repeats the name with nothing new (servers that resend the name on every delta).
+    """
+    if name is None:
+        return False
+    if call_id is not None and slot.id and call_id != slot.id:
+        return True
+    if call_id is not None and call_id == slot.id:
+        return False
+    if not slot.name or not _is_complete_json("".join(slot.arguments)):
+        return False
+    return name != slot.name or arguments not in (None, "")
+
+
+def _is_complete_json(text: str) -> bool:
+    if not text.strip():
+        return False
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _choice_index(choice: dict[str, Any]) -> int:
