@@ -1182,7 +1182,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _write(self, datas: list[bytes]) -> None:
         if datas:
-            self.wfile.write(b"".join(datas))
+            data = b"".join(datas)
+            self.wfile.write(data)
+            if self.fake.on_write is not None:
+                self.fake.on_write(data)
 
     def _abort(self) -> None:
         """Close the connection now, whatever the framing promised."""
@@ -1252,6 +1255,12 @@ class FakeOpenAI:
     api_key : str, optional
         When set, every request without ``Authorization: Bearer <api_key>`` gets a 401.
 
+    Attributes
+    ----------
+    on_write : callable, optional
+        Called on the connection's thread with each block of response bytes right after it was
+        written (benchmarks timestamp the first content chunk with it).
+
     Examples
     --------
     >>> with FakeOpenAI() as server:
@@ -1272,6 +1281,7 @@ class FakeOpenAI:
         self.default: ResponseSpec = self._initial[0]
         self.models: ModelsSetting = models
         self.api_key = api_key
+        self.on_write: Callable[[bytes], None] | None = None
         self._lock = threading.Condition()
         self._queue: deque[ResponseSpec] = deque()
         self._requests: list[RecordedRequest] = []

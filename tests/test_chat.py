@@ -178,11 +178,10 @@ def test_ctrl_c_stops_the_stream_and_keeps_the_partial_reply(fake_server: FakeOp
             seen.append(event.text)
 
     threading.Thread(target=interrupt_after_a_few_tokens, daemon=True).start()
-    started = time.monotonic()
     with pytest.raises(StreamInterrupted) as caught:
         chat.ask("count", on_event=collect)
-    assert time.monotonic() - started < 3  # stopped at once, not after 200 tokens at 40/s
     kept = chat.conversation.messages[-1]
+    assert "w199" not in kept.content  # stopped at once, not at the end of the stream
     assert kept.partial and kept.content.startswith("w0 w1")
     assert kept.note == "interrupted by the user"
     assert "partial reply is kept" in str(caught.value)

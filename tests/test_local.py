@@ -8,6 +8,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -166,6 +167,13 @@ def refuses_connections(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(1)
         return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def quoted_log(message: str) -> Path:
+    """The log file an error message points to."""
+    match = re.search(r"Its full log is in (\S+\.log)", message)
+    assert match, message
+    return Path(match.group(1))
 
 
 def without(*names: str) -> Callable[[str], ModuleSpec | None]:
@@ -396,7 +404,7 @@ def test_server_dies_with_its_parent_but_not_with_its_interrupt(model_installed:
         # A kernel survives the interrupt button: it only raises KeyboardInterrupt in the cell.
         signal.signal(signal.SIGINT, lambda *_: print("interrupted", flush=True))
         server = LocalServer().start()
-        print(server.pid, server.port, flush=True)
+        print(server.pid, server.port, server.log_path, flush=True)
         while True:
             time.sleep(1)
         """
@@ -409,11 +417,11 @@ def test_server_dies_with_its_parent_but_not_with_its_interrupt(model_installed:
         text=True,
         start_new_session=True,  # like a kernel: Jupyter signals its whole process group
     )
-    server_pid = None
+    server_pid = log_path = None
     try:
         assert parent.stdout is not None
-        pid_text, port_text = parent.stdout.readline().split()
-        server_pid, port = int(pid_text), int(port_text)
+        pid_text, port_text, log_text = parent.stdout.readline().split()
+        server_pid, port, log_path = int(pid_text), int(port_text), Path(log_text)
         assert not process_gone(server_pid)
 
         os.killpg(parent.pid, signal.SIGINT)  # what the kernel's interrupt button does
@@ -429,6 +437,8 @@ def test_server_dies_with_its_parent_but_not_with_its_interrupt(model_installed:
         parent.wait(10)
         if server_pid is not None and not process_gone(server_pid):
             os.kill(server_pid, signal.SIGKILL)
+        if log_path is not None:  # nobody was left to remove it
+            shutil.rmtree(log_path.parent, ignore_errors=True)
 
 
 @pytest.mark.model
@@ -542,8 +552,9 @@ def test_invalid_model_file_reports_the_server_error(model_installed: None, tmp_
     assert "\n" not in message
     assert "exited while starting" in message
     assert f"Failed to load model from file: {junk}" in message
-    log_path = Path(message.rsplit("Its full log is in ", 1)[1].rstrip("."))
+    log_path = quoted_log(message)
     assert log_path.is_file()  # kept for the user to read
+    shutil.rmtree(log_path.parent)
     assert child_servers() <= before
 
 
@@ -557,6 +568,7 @@ def test_readiness_timeout_gives_one_line_error_and_stops_the_process(
         LocalServer(startup_timeout=0.01).start()
     assert "\n" not in str(caught.value)
     assert "startup_timeout" in str(caught.value)
+    shutil.rmtree(quoted_log(str(caught.value)).parent)
     assert child_servers() <= before
 
 

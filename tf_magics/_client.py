@@ -14,12 +14,14 @@ or is cancelled, the caller still holds everything that arrived.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime
 import email.utils
 import json
 import random
 import time
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +38,7 @@ from .errors import (
     APIStatusError,
     APITimeoutError,
     BadRequestError,
+    ContextLengthError,
     EmptyStreamError,
     IncompleteStreamError,
 )
@@ -47,6 +50,8 @@ EventSink = Callable[[Event], None]
 
 _RETRY_STATUSES = {408, 409, 429}
 _MAX_RETRY_AFTER = 60.0
+#: How long to wait for the end of the body after ``[DONE]`` (so the connection can be reused).
+_DRAIN_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -177,7 +182,9 @@ class Client:
                 models.append(
                     ModelInfo(
                         id=item["id"],
-                        owned_by=item.get("owned_by"),
+                        owned_by=item["owned_by"]
+                        if isinstance(item.get("owned_by"), str)
+                        else None,
                         context_length=_context_length(item),
                     )
                 )
@@ -226,13 +233,22 @@ class Client:
             raise _Retry(_connection_error(options, error), None) from None
         try:
             if response.status_code >= 400:
-                await response.aread()
-                raise _status_failure(options, response)
-            content_type = response.headers.get("content-type", "")
-            if body.get("stream") and content_type.startswith("text/event-stream"):
+                try:
+                    await response.aread()
+                    content = response.content
+                except httpx.HTTPError:
+                    content = b""  # the error body broke off: the status alone must do
+                raise _status_failure(options, response, content)
+            content_type = response.headers.get("content-type", "").lower()
+            if content_type.startswith("text/event-stream"):
+                # Parsed as a stream even when none was asked for (a server that ignores it).
                 return await _read_stream(options, response, accumulator, on_event)
             # Not a stream (the server ignored ``stream`` or we asked for none): one JSON body.
-            await response.aread()
+            try:
+                await response.aread()
+            except httpx.HTTPError as error:
+                # The reply had started: not retried, reported like a broken stream.
+                raise _broken_stream(options, error, accumulator) from None
             return _read_json(options, response, accumulator)
         finally:
             await response.aclose()
@@ -253,7 +269,7 @@ class Client:
                     timeout=_timeout(options),
                 )
                 if response.status_code >= 400:
-                    raise _status_failure(options, response)
+                    raise _status_failure(options, response, response.content)
                 return response
             except httpx.TimeoutException as error:
                 failure = _Retry(_timeout_error(options, error), None)
@@ -312,24 +328,36 @@ def _retry_after(headers: httpx.Headers) -> float | None:
         try:
             seconds = float(value)
         except ValueError:
-            parsed = email.utils.parsedate_to_datetime(value) if value else None
-            seconds = parsed.timestamp() - time.time() if parsed is not None else -1.0
+            seconds = _seconds_until(value)
         if 0 <= seconds <= _MAX_RETRY_AFTER:
             return seconds
     return None
 
 
-def _status_failure(options: RequestOptions, response: httpx.Response) -> Exception:
+def _seconds_until(http_date: str) -> float:
+    """Seconds from now until an HTTP date (``-1`` when it cannot be read)."""
+    try:
+        when = email.utils.parsedate_to_datetime(http_date)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return -1.0
+    if when.tzinfo is None:  # "-0000": UTC, by RFC 5322
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    return when.timestamp() - time.time()
+
+
+def _status_failure(options: RequestOptions, response: httpx.Response, content: bytes) -> Exception:
     """The error for a 4xx/5xx response: a :class:`_Retry` when worth retrying."""
-    info = parse_error_body(response.content)
+    info = parse_error_body(content)
     error = error_for_status(
         response.status_code,
         info,
         base_url=options.base_url or "",
         key_sent=bool(options.api_key),
         key_source=options.key_source,
+        secret=options.api_key,
     )
-    if _should_retry(response, info):
+    # A prompt too long for the model fails the same way every time, whatever the status.
+    if _should_retry(response, info) and not isinstance(error, ContextLengthError):
         return _Retry(error, _retry_after(response.headers))
     return error
 
@@ -356,7 +384,7 @@ def _timeout_error(options: RequestOptions, error: Exception) -> APITimeoutError
 
 
 def _connection_error(options: RequestOptions, error: Exception) -> APIConnectionError:
-    detail = str(error) or type(error).__name__
+    detail = _redact(str(error), options.api_key) or type(error).__name__
     return APIConnectionError(
         f"Could not connect to {options.base_url} ({detail}).",
         hint=f"Is the server running? The base URL comes from {options.base_url_source}.",
@@ -368,10 +396,15 @@ def _mentions_stream_options(error: APIStatusError) -> bool:
     return "stream_options" in text or "include_usage" in text
 
 
+def _redact(text: str, secret: str | None) -> str:
+    return text.replace(secret, "***") if secret else text
+
+
 def _context_length(item: dict[str, Any]) -> int | None:
     for value in (
-        item.get("max_model_len"),
-        item.get("context_length"),
+        item.get("max_model_len"),  # vLLM
+        item.get("context_length"),  # OpenRouter
+        item.get("context_window"),  # Groq
         (item.get("meta") or {}).get("n_ctx") if isinstance(item.get("meta"), dict) else None,
     ):
         if isinstance(value, int) and not isinstance(value, bool):
@@ -389,6 +422,7 @@ def _raise_stream_error(
         base_url=options.base_url or "",
         key_sent=bool(options.api_key),
         key_source=options.key_source,
+        secret=options.api_key,
     )
     failure.partial = accumulator.completion(ended="error")
     raise failure
@@ -403,31 +437,26 @@ async def _read_stream(
     decoder = SSEDecoder()
     done = False
     received = False
+    # Decoded bytes, not raw ones: a proxy may gzip the stream.
+    chunks = response.aiter_bytes()
     try:
-        async for raw in response.aiter_raw():
+        async for raw in chunks:
             received = received or bool(raw)
             for event in decoder.feed(raw):
                 if _apply_event(options, event.event, event.data, accumulator, on_event):
                     done = True
+                    break
             if done:
                 break
         else:
             for event in decoder.flush():
                 if _apply_event(options, event.event, event.data, accumulator, on_event):
                     done = True
-    except httpx.TimeoutException:
-        raise IncompleteStreamError(
-            f"The stream from {options.base_url} stalled for {options.read_timeout:g} s.",
-            hint="The partial reply is kept; run the cell again or raise read_timeout.",
-            partial=accumulator.completion(ended="incomplete"),
-        ) from None
+                    break
     except httpx.HTTPError as error:
-        raise IncompleteStreamError(
-            f"The stream from {options.base_url} broke off ({error or type(error).__name__}).",
-            hint="The partial reply is kept; run the cell again.",
-            partial=accumulator.completion(ended="incomplete"),
-        ) from None
+        raise _broken_stream(options, error, accumulator) from None
     if done:
+        await _drain(chunks)
         return accumulator.completion(ended="done")
     if accumulator.finish_reason is not None:
         return accumulator.completion(ended="finished")
@@ -443,6 +472,40 @@ async def _read_stream(
         hint="The partial reply is kept; run the cell again.",
         partial=accumulator.completion(ended="incomplete"),
     )
+
+
+def _broken_stream(
+    options: RequestOptions, error: httpx.HTTPError, accumulator: ChunkAccumulator
+) -> IncompleteStreamError:
+    """The error for a reply that stalled or broke off after it had started."""
+    if isinstance(error, httpx.TimeoutException):
+        return IncompleteStreamError(
+            f"The reply from {options.base_url} stalled for {options.read_timeout:g} s.",
+            hint="The partial reply is kept; run the cell again or raise read_timeout.",
+            partial=accumulator.completion(ended="incomplete"),
+        )
+    detail = _redact(str(error), options.api_key) or type(error).__name__
+    return IncompleteStreamError(
+        f"The reply from {options.base_url} broke off ({detail}).",
+        hint="The partial reply is kept; run the cell again.",
+        partial=accumulator.completion(ended="incomplete"),
+    )
+
+
+async def _drain(chunks: AsyncIterator[bytes]) -> None:
+    """Read what follows ``[DONE]`` (normally just the end of the body), briefly.
+
+    An unfinished body cannot go back to the pool: without this, every streamed reply would
+    cost a new connection. A server that keeps the body open after ``[DONE]`` is given up on.
+    """
+
+    async def consume() -> None:
+        async for _ in chunks:
+            pass
+
+    # On failure the reply is still complete; the connection is simply not reused.
+    with contextlib.suppress(httpx.HTTPError, asyncio.TimeoutError):
+        await asyncio.wait_for(consume(), _DRAIN_SECONDS)
 
 
 def _apply_event(
@@ -469,6 +532,9 @@ def _apply_event(
             on_event(event)
     if accumulator.error is not None:
         _raise_stream_error(options, accumulator.error, accumulator)
+    if name == "error":
+        # An error frame whatever its payload looks like (a bare string, an empty object).
+        _raise_stream_error(options, {"message": data.strip()}, accumulator)
     if accumulator.finish_reason == "error":
         _raise_stream_error(
             options, {"message": "the provider ended the reply with an error"}, accumulator
@@ -486,7 +552,7 @@ def _read_json(
             f"{options.base_url} sent a reply that is not JSON "
             f"({response.headers.get('content-type', 'no content type')}).",
             status_code=response.status_code,
-            body=response.text[:500],
+            body=_redact(response.text[:500], options.api_key),
             hint="Check the base URL points at an OpenAI-compatible API (usually ending in /v1).",
         ) from None
     accumulator.feed(payload)

@@ -9,9 +9,10 @@ and writes a one-line message with a hint that says what to do.
 
 from __future__ import annotations
 
+import html
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .errors import (
@@ -64,6 +65,23 @@ class ErrorInfo:
     body: Any = None
 
 
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
+_INVISIBLE = re.compile(
+    r"<(script|style|head)\b[^>]*>.*?</\1\s*>|<!--.*?-->", re.IGNORECASE | re.DOTALL
+)
+_TAG = re.compile(r"<[^>]+>")
+
+
+def _page_text(text: str) -> str:
+    """The readable part of an HTML error page from a proxy (its title, else its text)."""
+    if not _TAG.search(text):
+        return text
+    title = _TITLE.search(text)
+    if title and title.group(1).strip():
+        return html.unescape(_TAG.sub(" ", title.group(1)))
+    return html.unescape(_TAG.sub(" ", _INVISIBLE.sub(" ", text)))
+
+
 def _one_line(text: str, limit: int = _MAX_MESSAGE) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
@@ -91,8 +109,7 @@ def parse_error_body(raw: bytes | str | Any) -> ErrorInfo:
         try:
             data = json.loads(raw)
         except ValueError:
-            text = re.sub(r"<[^>]+>", " ", raw)  # an HTML page from a proxy
-            return ErrorInfo(message=_one_line(text) or "(empty body)", body=raw)
+            return ErrorInfo(message=_one_line(_page_text(raw)) or "(empty body)", body=raw)
     if isinstance(data, list):
         return ErrorInfo(message=_one_line(_from_validation_list(data)), body=data)
     if not isinstance(data, dict):
@@ -152,8 +169,16 @@ def error_for_status(
     base_url: str,
     key_sent: bool,
     key_source: str | None = None,
+    secret: str | None = None,
 ) -> APIStatusError:
-    """Build the exception for an error status (``None`` = an error inside a 200 stream)."""
+    """Build the exception for an error status (``None`` = an error inside a 200 stream).
+
+    ``secret`` (the API key) is masked wherever the server echoed it back.
+    """
+    if secret:
+        info = replace(
+            info, message=info.message.replace(secret, "***"), body=_redact(info.body, secret)
+        )
     reason = _REASONS.get(status or 0, "")
     where = f"{base_url} answered {status} {reason}".rstrip() if status else f"{base_url} reported"
     text = f"{where}: {info.message}"
@@ -187,6 +212,10 @@ def error_for_status(
             else "Wait a moment and run the cell again, or lower the request rate."
         )
         return RateLimitError(text, hint=hint, **common)
+    if status == 402:
+        return BadRequestError(
+            text, hint="The account is out of credit: check the plan and billing.", **common
+        )
     if status is not None and status >= 500:
         return ServerError(text, hint="The server failed; try again in a moment.", **common)
     if status == 404:
@@ -199,3 +228,13 @@ def error_for_status(
     if status is None:
         return APIStatusError(text, **common)
     return BadRequestError(text, **common)
+
+
+def _redact(value: Any, secret: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(secret, "***")
+    if isinstance(value, dict):
+        return {k: _redact(v, secret) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact(v, secret) for v in value]
+    return value

@@ -5,8 +5,8 @@ leniencies real servers need: lines end in LF, CRLF or a bare CR (and a CR may e
 while its LF starts the next); text is decoded per complete line, never per read, so a multibyte
 character cut by a read boundary survives; ``str.splitlines`` is never used because it also splits
 on U+2028 inside JSON strings. At the end of the body a last event without its blank line is still
-delivered (``data: [DONE]`` often arrives that way). A UTF-8 byte order mark at the very start of the
-stream is dropped, as the spec asks.
+delivered (``data: [DONE]`` often arrives that way). A UTF-8 byte order mark at the very start
+of the stream is dropped, as the spec asks.
 """
 
 from __future__ import annotations

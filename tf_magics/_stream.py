@@ -270,27 +270,27 @@ class ChunkAccumulator:
     def _slot_for(self, index: Any, call_id: str | None, name: str | None, arguments: Any) -> int:
         """The slot a tool-call fragment belongs to, opening a new one when it starts a call."""
         if call_id is not None:
-            for key, slot in self._slots.items():
+            for known, slot in self._slots.items():
                 if slot.id == call_id:
-                    return key
+                    return known
         if isinstance(index, int) and not isinstance(index, bool):
-            key = self._by_index.get(index)
-            if key is None and not name and self._order:
+            held = self._by_index.get(index)
+            if held is None and not name and self._order:
                 # A fragment with a new index but no name cannot start a call (LM Studio sends a
                 # fresh id on every fragment): it continues the last one.
                 return self._order[-1]
-            if key is not None and not _starts_call(self._slots[key], call_id, name, arguments):
-                return key
-            key = self._new_slot()
-            self._by_index[index] = key
-            return key
+            if held is not None and not _starts_call(self._slots[held], call_id, name, arguments):
+                return held
+            opened = self._new_slot()
+            self._by_index[index] = opened
+            return opened
         # No index (Gemini, old Ollama): a fragment continues the last call unless it starts one.
         if self._order:
-            key = self._order[-1]
-            last = self._slots[key]
+            last_key = self._order[-1]
+            last = self._slots[last_key]
             renamed = name is not None and bool(last.name) and name != last.name
             if not (renamed or _starts_call(last, call_id, name, arguments)):
-                return key
+                return last_key
         return self._new_slot()
 
     def _new_slot(self) -> int:
@@ -371,7 +371,7 @@ class ChunkAccumulator:
 
 
 def _starts_call(slot: _Slot, call_id: str | None, name: str | None, arguments: Any) -> bool:
-    """Does a named fragment aimed at ``slot`` start another call instead of continuing it?
+    """Tell whether a named fragment aimed at ``slot`` starts another call.
 
     A fragment without a name never starts a call. One with a new id does (Ollama and LiteLLM
     stream every parallel call under index 0, each with its own id). Without telling ids, a name

@@ -184,6 +184,8 @@ class _LineMachine:
         starts_block = quote or bool(_HR_RE.match(line) or _HEADING_RE.match(line))
         if self.items and n < self.items[-1] and (starts_block or not lazy):
             self._pop_items(n)
+            if not lazy and n >= (self.items[-1] if self.items else 0) + 4:
+                return self._code_line(n)
             extra = n - self.items[-1] if self.items else n
             kind = "quote" if quote else "break" if starts_block else "text"
             # Python-Markdown would keep the line in the list item without a blank line.
@@ -268,6 +270,7 @@ def _rewrite(text: str, stash: _Stash, partial: bool) -> str:
     fence: tuple[str, list[str], int] | None = None  # (info, body, depth)
     prev_kind = "blank"
     for i, line in enumerate(lines):
+        in_list = bool(machine.items)
         info = machine.step(line)
         kind = info.kind
         pad = " " * (4 * info.depth)
@@ -289,6 +292,10 @@ def _rewrite(text: str, stash: _Stash, partial: bool) -> str:
                 prev_kind == "text" and not machine.items and _starts_table(line, lines, i)
             ):
                 out.append("")
+            if kind == "code" and in_list and not machine.items:
+                # Python-Markdown would add indented code after a list to its last item: an
+                # empty paragraph in between (removed after rendering) keeps them apart.
+                out.extend(["", stash.store(""), ""])
             if kind == "item":
                 marker = _MARKER_RE.match(line)
                 assert marker is not None
