@@ -231,3 +231,34 @@ def test_import_and_load_ext_do_not_import_heavy_modules() -> None:
 def test_help_flags_do_not_exit(ip: Any, flag: str) -> None:
     result = run(ip, f"%%chat {flag}\nx")
     assert not result.success  # a usage error, not a SystemExit that kills the shell
+
+
+def test_tools_flag_and_tools_commands(ip: Any, fake_server: FakeOpenAI, capsys: Any) -> None:
+    from tests.fake_openai import ToolCallReply
+
+    ip.run_cell(
+        "def lookup(term: str) -> str:\n"
+        '    """Look a term up."""\n'
+        "    return term[::-1]\n"
+        "not_callable = 3\n"
+    )
+    fake_server.enqueue(ToolCallReply([("lookup", '{"term": "abc"}')]), TextReply("cba it is"))
+    assert run(ip, "%%chat --tools lookup\nlook up abc").success
+    assert fake_server.chat_requests[0]["tools"][0]["function"]["name"] == "lookup"
+    assert fake_server.chat_requests[1]["messages"][-1]["content"] == "cba"
+    assert not run(ip, "%%chat --tools not_callable\nx").success
+    run(ip, "%chat tools add lookup")
+    run(ip, "%chat tools off lookup")
+    run(ip, "%%chat\nno tools now")
+    assert "tools" not in fake_server.chat_requests[-1]
+    run(ip, "%chat tools on lookup")
+    run(ip, "%chat tools")
+    assert "[on ] lookup" in capsys.readouterr().out
+    run(ip, "%chat tools remove lookup")
+    run(ip, "%%chat\nstill no tools")
+    assert "tools" not in fake_server.chat_requests[-1]
+    html = ip.magics_manager.registry["ChatMagics"].chat_for(None).conversation
+    from tf_magics._line_commands import history_view
+
+    rendered, _ = history_view(html)
+    assert "lookup" in rendered and "cba" in rendered

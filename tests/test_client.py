@@ -1,0 +1,1105 @@
+"""The HTTP client against a real loopback server (WIRE items 5, 6, 9, 18-22)."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import gzip
+import json
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pytest
+
+from tests.fake_openai import (
+    Disconnect,
+    Dynamic,
+    ErrorReply,
+    FakeOpenAI,
+    Hang,
+    MidStreamError,
+    RawReply,
+    RecordedRequest,
+    ResponseSpec,
+    TextReply,
+    ToolCallReply,
+    chat_chunk,
+    sse,
+)
+from tf_magics._client import Client, ModelInfo
+from tf_magics._stream import ChunkAccumulator
+from tf_magics._types import Completion, ContentDelta, Event, Retrying, Usage
+from tf_magics.errors import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    ContextLengthError,
+    EmptyStreamError,
+    IncompleteStreamError,
+    RateLimitError,
+    ServerError,
+)
+from tf_magics.settings import ChatSettings, RequestOptions
+
+SECRET = "sk-test-5ecret-never-shown"
+MESSAGES = [{"role": "user", "content": "Hi"}]
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as fake:
+        yield fake
+        assert fake.errors == []
+
+
+def options(server: FakeOpenAI, **settings: Any) -> RequestOptions:
+    return ChatSettings(base_url=server.base_url, api_key=SECRET, model="m").resolve(
+        env={}, **settings
+    )
+
+
+@dataclass
+class Outcome:
+    completion: Completion | None = None
+    error: APIError | None = None
+    events: list[Event] = field(default_factory=list)
+    sleeps: list[float] = field(default_factory=list)
+    accumulator: ChunkAccumulator = field(default_factory=ChunkAccumulator)
+
+    @property
+    def ok(self) -> Completion:
+        assert self.error is None, f"unexpected {type(self.error).__name__}: {self.error}"
+        assert self.completion is not None
+        return self.completion
+
+    def failed(self, kind: type[APIError] = APIError) -> Any:
+        assert self.error is not None, f"no error; got {self.completion}"
+        assert isinstance(self.error, kind), f"{type(self.error).__name__}: {self.error}"
+        return self.error
+
+    @property
+    def retries(self) -> list[Retrying]:
+        return [e for e in self.events if isinstance(e, Retrying)]
+
+
+def chat(
+    server: FakeOpenAI,
+    *specs: ResponseSpec,
+    opts: RequestOptions | None = None,
+    client: Client | None = None,
+    tools: list[dict[str, Any]] | None = None,
+    tool_choice: Any = None,
+    calls: int = 1,
+    **settings: Any,
+) -> Outcome:
+    """Queue ``specs``, send ``calls`` requests on one client (one loop) and record the outcome."""
+    server.enqueue(*specs)
+    outcome = Outcome()
+
+    async def sleep(seconds: float) -> None:
+        outcome.sleeps.append(seconds)
+
+    async def main() -> None:
+        own = client or Client(sleep=sleep)
+        try:
+            for _ in range(calls):
+                outcome.accumulator = ChunkAccumulator()
+                try:
+                    outcome.completion = await own.chat(
+                        opts or options(server, **settings),
+                        MESSAGES,
+                        outcome.accumulator,
+                        on_event=outcome.events.append,
+                        tools=tools,
+                        tool_choice=tool_choice,
+                    )
+                except APIError as error:
+                    outcome.error = error
+        finally:
+            await own.aclose()
+
+    asyncio.run(main())
+    return outcome
+
+
+def chat_bodies(server: FakeOpenAI) -> list[Any]:
+    return server.chat_requests
+
+
+# --------------------------------------------------------------------------- streaming basics
+
+
+def test_a_streamed_reply_is_assembled_and_reported_token_by_token(server: FakeOpenAI) -> None:
+    outcome = chat(server, TextReply(["Hel", "lo", "!"], usage="auto"))
+    completion = outcome.ok
+    assert completion.content == "Hello!"
+    assert completion.ended == "done"
+    assert completion.finish_reason == "stop"
+    assert [e.text for e in outcome.events if isinstance(e, ContentDelta)] == ["Hel", "lo", "!"]
+    assert completion.usage is not None and completion.usage.completion_tokens == 3
+    assert chat_bodies(server)[0]["stream"] is True
+
+
+def test_a_non_streamed_reply_is_read_as_one_body(server: FakeOpenAI) -> None:
+    outcome = chat(server, TextReply("Hello there", usage="auto"), stream=False)
+    completion = outcome.ok
+    assert completion.content == "Hello there"
+    assert completion.ended == "complete"
+    assert completion.usage is not None
+    assert chat_bodies(server)[0]["stream"] is False
+
+
+def test_a_200_json_answer_to_a_streamed_request_is_parsed_as_json(server: FakeOpenAI) -> None:
+    body = json.dumps(
+        {
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "J"},
+                    "finish_reason": "stop",
+                }
+            ],
+            "model": "srv",
+        }
+    ).encode()
+    reply = RawReply(200, {"content-type": "application/json"}, [body], framing="length")
+    completion = chat(server, reply).ok
+    assert (completion.content, completion.model, completion.ended) == ("J", "srv", "complete")
+
+
+def test_a_200_json_error_answer_to_a_streamed_request_raises(server: FakeOpenAI) -> None:
+    body = json.dumps({"error": {"message": "model is loading", "code": 503}}).encode()
+    reply = RawReply(200, {"content-type": "application/json"}, [body], framing="length")
+    error = chat(server, reply).failed(APIStatusError)
+    assert "model is loading" in str(error)
+
+
+def test_a_200_that_is_not_json_says_so(server: FakeOpenAI) -> None:
+    page = b"<html><body>Welcome to nginx!</body></html>"
+    reply = RawReply(200, {"content-type": "text/html"}, [page], framing="length")
+    error = chat(server, reply, stream=False).failed(APIStatusError)
+    assert "not JSON" in str(error)
+    assert "/v1" in str(error)
+
+
+def test_an_event_stream_answer_to_a_non_streamed_request_is_read_as_a_stream(
+    server: FakeOpenAI,
+) -> None:
+    reply = RawReply.events([chat_chunk({"content": "s"}), chat_chunk({}, "stop"), "[DONE]"])
+    assert chat(server, reply, stream=False).ok.content == "s"
+
+
+def test_a_gzipped_event_stream_is_decoded(server: FakeOpenAI) -> None:
+    body = sse(chat_chunk({"content": "zipped"})) + sse(chat_chunk({}, "stop")) + sse("[DONE]")
+    headers = {"content-type": "text/event-stream", "content-encoding": "gzip"}
+    completion = chat(server, RawReply(200, headers, [gzip.compress(body)])).ok
+    assert (completion.content, completion.ended) == ("zipped", "done")
+
+
+def test_an_event_stream_content_type_is_matched_case_insensitively(server: FakeOpenAI) -> None:
+    reply = RawReply.events(
+        [chat_chunk({"content": "x"}), "[DONE]"], headers={"content-type": "Text/Event-Stream"}
+    )
+    assert chat(server, reply).ok.content == "x"
+
+
+def test_comments_and_events_split_across_reads_arrive_intact(server: FakeOpenAI) -> None:
+    data = sse(chat_chunk({"content": "naïve 🎉"}))
+    reply = RawReply.events(
+        [
+            b": OPENROUTER PROCESSING\r\n\r\n",
+            data[:9],
+            0.02,
+            data[9:12],
+            0.02,
+            data[12:],
+            b"data: [DONE]",
+        ]
+    )
+    completion = chat(server, reply).ok
+    assert (completion.content, completion.ended) == ("naïve 🎉", "done")
+
+
+# --------------------------------------------------------------------------- how streams end (5)
+
+
+def test_finish_reason_then_end_of_body_without_done_is_success(server: FakeOpenAI) -> None:
+    completion = chat(server, TextReply("All good", send_done=False)).ok
+    assert (completion.content, completion.ended) == ("All good", "finished")
+
+
+def test_a_stream_cut_off_mid_reply_is_incomplete_with_the_partial(server: FakeOpenAI) -> None:
+    outcome = chat(server, Disconnect(after_tokens=2, text=["Par", "tial", " never"]))
+    error = outcome.failed(IncompleteStreamError)
+    assert error.partial is not None
+    assert (error.partial.content, error.partial.ended) == ("Partial", "incomplete")
+    assert error.partial.partial
+
+
+def test_a_stream_ending_cleanly_without_finish_or_done_is_incomplete(server: FakeOpenAI) -> None:
+    reply = RawReply.events([chat_chunk({"content": "half"})])
+    error = chat(server, reply).failed(IncompleteStreamError)
+    assert error.partial is not None and error.partial.content == "half"
+
+
+def test_an_empty_200_stream_is_an_empty_stream_error(server: FakeOpenAI) -> None:
+    error = chat(server, RawReply(200, {"content-type": "text/event-stream"}, [])).failed(
+        EmptyStreamError
+    )
+    assert "empty stream" in str(error)
+    assert "trim" in str(error)
+
+
+def test_a_stream_of_comments_only_is_incomplete_not_empty(server: FakeOpenAI) -> None:
+    error = chat(server, RawReply.events([b": ping\n\n"])).failed(IncompleteStreamError)
+    assert not isinstance(error, EmptyStreamError)
+
+
+def test_a_non_streamed_body_cut_off_is_incomplete_and_not_retried(server: FakeOpenAI) -> None:
+    outcome = chat(server, Disconnect(), TextReply("retry"), stream=False)
+    outcome.failed(IncompleteStreamError)
+    assert len(chat_bodies(server)) == 1
+
+
+def test_a_stream_that_stalls_is_incomplete_and_keeps_the_partial(server: FakeOpenAI) -> None:
+    reply = RawReply.events([chat_chunk({"content": "slow"}), 5.0, chat_chunk({}, "stop")])
+    outcome = chat(server, reply, read_timeout=0.3)
+    error = outcome.failed(IncompleteStreamError)
+    assert "stalled" in str(error)
+    assert error.partial is not None and error.partial.content == "slow"
+    assert len(chat_bodies(server)) == 1
+
+
+# --------------------------------------------------------------------------- errors mid-stream (19)
+
+
+def test_an_error_after_some_tokens_raises_with_the_partial(server: FakeOpenAI) -> None:
+    spec = MidStreamError(
+        after_tokens=2,
+        text=["One", " two", " three"],
+        error={"message": "upstream failed", "type": "server_error"},
+    )
+    outcome = chat(server, spec, max_retries=2)
+    error = outcome.failed(APIStatusError)
+    assert "upstream failed" in str(error)
+    assert error.status_code is None
+    assert error.partial is not None
+    assert (error.partial.content, error.partial.ended) == ("One two", "error")
+    assert len(chat_bodies(server)) == 1  # body bytes were consumed: never retried
+
+
+def test_openrouter_finish_reason_error_raises_with_the_partial(server: FakeOpenAI) -> None:
+    reply = RawReply.events([chat_chunk({"content": "Hal"}), chat_chunk({}, "error"), "[DONE]"])
+    error = chat(server, reply).failed(APIStatusError)
+    assert error.partial is not None and error.partial.content == "Hal"
+
+
+def test_an_error_as_the_very_first_event_raises(server: FakeOpenAI) -> None:
+    reply = RawReply.events([{"error": {"message": "overloaded", "code": 503}}, "[DONE]"])
+    error = chat(server, reply).failed(APIStatusError)
+    assert "overloaded" in str(error)
+    assert error.code == 503
+    assert error.partial is not None and error.partial.content == ""
+
+
+def test_tgi_style_error_text_mid_stream_raises(server: FakeOpenAI) -> None:
+    reply = RawReply.events(
+        [
+            chat_chunk({"content": "a"}),
+            {"error": "Request failed during generation", "error_type": "generation"},
+        ]
+    )
+    error = chat(server, reply).failed(APIStatusError)
+    assert "Request failed during generation" in str(error)
+
+
+def test_an_event_error_frame_raises(server: FakeOpenAI) -> None:
+    reply = RawReply.events(
+        [chat_chunk({"content": "a"}), b'event: error\ndata: {"message": "boom"}\n\n']
+    )
+    error = chat(server, reply).failed(APIStatusError)
+    assert "boom" in str(error)
+    assert error.partial is not None and error.partial.content == "a"
+
+
+@pytest.mark.parametrize("data", [b'"boom"', b"{}", b"boom"])
+def test_an_event_error_frame_raises_whatever_its_payload(server: FakeOpenAI, data: bytes) -> None:
+    reply = RawReply.events(
+        [chat_chunk({"content": "a"}), b"event: error\ndata: " + data + b"\n\n"]
+    )
+    chat(server, reply).failed(APIStatusError)
+
+
+def test_an_old_llama_cpp_error_line_raises(server: FakeOpenAI) -> None:
+    reply = RawReply.events(
+        [b'error: {"code": 500, "message": "slot unavailable", "type": "server_error"}\n\n']
+    )
+    error = chat(server, reply).failed(APIStatusError)
+    assert "slot unavailable" in str(error)
+
+
+def test_a_rate_limit_reported_mid_stream_is_a_rate_limit_error(server: FakeOpenAI) -> None:
+    reply = RawReply.events([{"error": {"message": "slow down", "code": "rate_limit_exceeded"}}])
+    chat(server, reply).failed(RateLimitError)
+
+
+# --------------------------------------------------------------------------- error bodies (18)
+
+ERROR_BODIES: dict[str, tuple[int, Any, type[APIError], str, Any]] = {
+    # name: (status, body, class, text that must be in str(error), code kept)
+    "openai string code": (
+        400,
+        {
+            "error": {
+                "message": "Invalid value for 'temperature'.",
+                "type": "invalid_request_error",
+                "param": "temperature",
+                "code": "invalid_value",
+            }
+        },
+        BadRequestError,
+        "Invalid value for 'temperature'.",
+        "invalid_value",
+    ),
+    "openai int code": (
+        400,
+        {"error": {"message": "Model not loaded", "type": "BadRequestError", "code": 400}},
+        BadRequestError,
+        "Model not loaded",
+        400,
+    ),
+    "flat vllm": (
+        400,
+        {
+            "object": "error",
+            "message": "Unknown model 'x'",
+            "type": "NotFoundError",
+            "param": None,
+            "code": 404,
+        },
+        BadRequestError,
+        "Unknown model 'x'",
+        404,
+    ),
+    "tgi error text": (
+        424,
+        {"error": "Request failed during generation: Server error", "error_type": "generation"},
+        BadRequestError,
+        "Request failed during generation",
+        None,
+    ),
+    "fastapi detail": (404, {"detail": "Not Found"}, BadRequestError, "Not Found", None),
+    "fastapi validation list": (
+        422,
+        {
+            "detail": [
+                {
+                    "loc": ["body", "messages", 0, "role"],
+                    "msg": "field required",
+                    "type": "value_error.missing",
+                }
+            ]
+        },
+        BadRequestError,
+        "messages.0.role: field required",
+        None,
+    ),
+    "plain text from a proxy": (
+        502,
+        "upstream connect error",
+        ServerError,
+        "upstream connect error",
+        None,
+    ),
+    "unauthorized": (
+        401,
+        {"error": {"message": "Invalid API key", "code": "invalid_api_key"}},
+        AuthenticationError,
+        "Invalid API key",
+        "invalid_api_key",
+    ),
+    "forbidden": (
+        403,
+        {"error": {"message": "No access to model"}},
+        AuthenticationError,
+        "No access to model",
+        None,
+    ),
+    "payment required": (
+        402,
+        {"error": {"message": "Insufficient credits"}},
+        BadRequestError,
+        "Insufficient credits",
+        None,
+    ),
+    "server error": (
+        500,
+        {"error": {"message": "CUDA out of memory", "type": "server_error"}},
+        ServerError,
+        "CUDA out of memory",
+        None,
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "kind", "text", "code"), ERROR_BODIES.values(), ids=ERROR_BODIES.keys()
+)
+def test_error_bodies_of_every_shape_become_a_readable_one_line_error(
+    server: FakeOpenAI, status: int, body: Any, kind: type[APIError], text: str, code: Any
+) -> None:
+    error = chat(server, ErrorReply(status, body), max_retries=0).failed(kind)
+    message = str(error)
+    assert text in message
+    assert "\n" not in message
+    assert str(status) in message
+    assert error.status_code == status
+    assert error.code == code
+    assert len(message) < 600
+
+
+def test_an_html_error_page_from_a_proxy_is_reduced_to_its_title(server: FakeOpenAI) -> None:
+    page = (
+        "<!DOCTYPE html><html><head><title>503 Service Temporarily Unavailable</title>"
+        "<style>body { width: 35em; margin: 0 auto; font-family: Tahoma; }</style>"
+        "<script>var x = {a: 1};</script></head>\n<body>\n<center><h1>503 Service Temporarily "
+        "Unavailable</h1></center>\n<hr><center>nginx</center>\n</body></html>"
+    )
+    reply = ErrorReply(503, page, {"content-type": "text/html"})
+    error = chat(server, reply, max_retries=0).failed(ServerError)
+    message = str(error)
+    assert "503 Service Temporarily Unavailable" in message
+    assert "<" not in message and "{" not in message and "\n" not in message
+
+
+def test_authentication_errors_name_the_environment_variable(server: FakeOpenAI) -> None:
+    opts = ChatSettings(base_url=server.base_url, model="m").resolve(env={})
+    error = chat(server, ErrorReply(401, {"error": {"message": "no key"}}), opts=opts).failed(
+        AuthenticationError
+    )
+    assert "TOKEN_FACTORY_API_KEY" in str(error)
+
+
+def test_a_404_hints_at_the_base_url(server: FakeOpenAI) -> None:
+    error = chat(server, ErrorReply(404, {"detail": "Not Found"})).failed(BadRequestError)
+    assert "/v1" in str(error)
+
+
+# --------------------------------------------------------------------------- context overflow (20)
+
+CONTEXT_ERRORS: dict[str, tuple[int, Any]] = {
+    "openai code": (
+        400,
+        {
+            "error": {
+                "message": "This model's maximum context length is 8192 tokens.",
+                "type": "invalid_request_error",
+                "param": "messages",
+                "code": "context_length_exceeded",
+            }
+        },
+    ),
+    "vllm flat message": (
+        400,
+        {
+            "object": "error",
+            "type": "BadRequestError",
+            "param": None,
+            "code": 400,
+            "message": "This model's maximum context length is 4096 tokens. However, you requested "
+            "5000 tokens (4000 in the messages, 1000 in the completion).",
+        },
+    ),
+    "llama.cpp type": (
+        400,
+        {
+            "error": {
+                "code": 400,
+                "message": "the request exceeds the available context size, try increasing it",
+                "type": "exceed_context_size_error",
+                "n_prompt_tokens": 5000,
+                "n_ctx": 4096,
+            }
+        },
+    ),
+    "tgi 422": (
+        422,
+        {
+            "error": "Input validation error: `inputs` tokens + `max_new_tokens` must be <= 2048. "
+            "Given: 2000 `inputs` tokens and 100 `max_new_tokens`",
+            "error_type": "validation",
+        },
+    ),
+    "a 5xx saying so": (
+        500,
+        {
+            "error": {
+                "message": "prompt is too long: 9000 tokens > 8192 maximum",
+                "type": "server_error",
+            }
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize(("status", "body"), CONTEXT_ERRORS.values(), ids=CONTEXT_ERRORS.keys())
+def test_context_overflow_is_a_context_length_error_never_retried(
+    server: FakeOpenAI, status: int, body: Any
+) -> None:
+    outcome = chat(server, ErrorReply(status, body), TextReply("no"), max_retries=2)
+    error = outcome.failed(ContextLengthError)
+    assert "Trim the history" in str(error)
+    assert error.status_code == status
+    assert len(chat_bodies(server)) == 1
+    assert outcome.retries == [] and outcome.sleeps == []
+
+
+def test_context_overflow_reported_mid_stream_is_a_context_length_error(
+    server: FakeOpenAI,
+) -> None:
+    reply = RawReply.events([{"error": {"message": "too long", "code": "context_length_exceeded"}}])
+    chat(server, reply).failed(ContextLengthError)
+
+
+def test_llama_cpp_python_empty_stream_on_overflow_explains_itself(server: FakeOpenAI) -> None:
+    error = chat(server, RawReply(200, {"content-type": "text/event-stream"}, [])).failed(
+        EmptyStreamError
+    )
+    assert "context window" in str(error)
+    assert error.partial is not None and error.partial.content == ""
+
+
+# --------------------------------------------------------------------------- retries (21)
+
+
+@pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503])
+def test_retryable_statuses_are_retried(server: FakeOpenAI, status: int) -> None:
+    outcome = chat(server, ErrorReply(status), TextReply("ok"), max_retries=2)
+    assert outcome.ok.content == "ok"
+    assert len(chat_bodies(server)) == 2
+    assert len(outcome.sleeps) == 1
+
+
+def test_retries_stop_after_max_retries_with_the_last_error(server: FakeOpenAI) -> None:
+    outcome = chat(server, *[ErrorReply(503)] * 4, max_retries=2)
+    outcome.failed(ServerError)
+    assert len(chat_bodies(server)) == 3
+    assert len(outcome.sleeps) == 2
+
+
+def test_max_retries_zero_means_one_attempt(server: FakeOpenAI) -> None:
+    chat(server, ErrorReply(503), TextReply("ok"), max_retries=0).failed(ServerError)
+    assert len(chat_bodies(server)) == 1
+
+
+def test_a_connection_dropped_before_the_response_is_retried(server: FakeOpenAI) -> None:
+    outcome = chat(server, Disconnect(before_headers=True), TextReply("ok"), max_retries=2)
+    assert outcome.ok.content == "ok"
+    assert len(outcome.sleeps) == 1
+
+
+def test_a_refused_connection_is_retried_then_a_connection_error() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    opts = ChatSettings(base_url=f"http://127.0.0.1:{port}/v1", api_key=SECRET).resolve(
+        env={}, max_retries=2
+    )
+    sleeps: list[float] = []
+    events: list[Event] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    async def main() -> None:
+        client = Client(sleep=sleep)
+        try:
+            await client.chat(opts, MESSAGES, ChunkAccumulator(), on_event=events.append)
+        finally:
+            await client.aclose()
+
+    with pytest.raises(APIConnectionError) as caught:
+        asyncio.run(main())
+    assert len(sleeps) == 2
+    assert [e.attempt for e in events if isinstance(e, Retrying)] == [1, 2]
+    assert f"127.0.0.1:{port}" in str(caught.value)
+    assert "Is the server running?" in str(caught.value)
+
+
+def test_a_server_that_never_answers_times_out_and_is_retried(server: FakeOpenAI) -> None:
+    outcome = chat(server, Hang(send_headers=False), TextReply("ok"), read_timeout=0.3)
+    assert outcome.ok.content == "ok"
+    assert len(outcome.sleeps) == 1
+
+
+def test_a_timeout_on_the_last_attempt_is_a_timeout_error(server: FakeOpenAI) -> None:
+    error = chat(server, Hang(send_headers=False), read_timeout=0.2, max_retries=0).failed(
+        APITimeoutError
+    )
+    assert "read_timeout" in str(error)
+
+
+def test_retry_after_ms_is_honoured(server: FakeOpenAI) -> None:
+    outcome = chat(server, ErrorReply(429, headers={"retry-after-ms": "1250"}), TextReply("ok"))
+    assert outcome.sleeps == [1.25]
+
+
+def test_retry_after_seconds_is_honoured(server: FakeOpenAI) -> None:
+    outcome = chat(server, ErrorReply(503, headers={"retry-after": "7"}), TextReply("ok"))
+    assert outcome.sleeps == [7.0]
+
+
+def test_retry_after_as_an_http_date_is_honoured(server: FakeOpenAI) -> None:
+    when = email.utils.formatdate(time.time() + 30, usegmt=True)
+    outcome = chat(server, ErrorReply(503, headers={"retry-after": when}), TextReply("ok"))
+    (delay,) = outcome.sleeps
+    assert 27 <= delay <= 31
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"retry-after": "120"},
+        {"retry-after-ms": "90000"},
+        {"retry-after": "soon"},
+        {"retry-after": "-3"},
+        {"retry-after": "Mon, 99 Foo 2024 99:99:99 GMT"},
+    ],
+    ids=["too long", "too long ms", "not a number or date", "negative", "bad date"],
+)
+def test_unreasonable_retry_after_falls_back_to_exponential_backoff(
+    server: FakeOpenAI, headers: dict[str, str]
+) -> None:
+    outcome = chat(server, *[ErrorReply(429, headers=headers)] * 3, TextReply("ok"), max_retries=3)
+    assert outcome.ok.content == "ok"
+    first, second, third = outcome.sleeps
+    assert 0.375 <= first <= 0.5
+    assert 0.75 <= second <= 1.0
+    assert 1.5 <= third <= 2.0
+
+
+def test_backoff_is_capped_at_eight_seconds(server: FakeOpenAI) -> None:
+    outcome = chat(server, *[ErrorReply(500)] * 7, TextReply("ok"), max_retries=7)
+    assert outcome.ok.content == "ok"
+    assert 6.0 <= outcome.sleeps[-1] <= 8.0
+    assert max(outcome.sleeps) <= 8.0
+
+
+def test_x_should_retry_true_retries_what_would_not_be(server: FakeOpenAI) -> None:
+    outcome = chat(server, ErrorReply(400, headers={"x-should-retry": "true"}), TextReply("ok"))
+    assert outcome.ok.content == "ok"
+
+
+def test_x_should_retry_false_stops_what_would_be_retried(server: FakeOpenAI) -> None:
+    outcome = chat(server, ErrorReply(503, headers={"x-should-retry": "false"}), TextReply("ok"))
+    outcome.failed(ServerError)
+    assert len(chat_bodies(server)) == 1
+
+
+def test_payment_required_is_never_retried(server: FakeOpenAI) -> None:
+    outcome = chat(server, ErrorReply(402, headers={"retry-after": "1"}), TextReply("ok"))
+    error = outcome.failed(BadRequestError)
+    assert "billing" in str(error)
+    assert len(chat_bodies(server)) == 1
+
+
+def test_a_429_for_insufficient_quota_is_never_retried(server: FakeOpenAI) -> None:
+    body = {
+        "error": {
+            "message": "You exceeded your current quota.",
+            "type": "insufficient_quota",
+            "code": "insufficient_quota",
+        }
+    }
+    outcome = chat(server, ErrorReply(429, body, {"retry-after": "1"}), TextReply("ok"))
+    error = outcome.failed(RateLimitError)
+    assert "quota" in str(error)
+    assert len(chat_bodies(server)) == 1
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 422])
+def test_client_errors_are_not_retried(server: FakeOpenAI, status: int) -> None:
+    chat(server, ErrorReply(status), TextReply("ok")).failed(APIStatusError)
+    assert len(chat_bodies(server)) == 1
+
+
+def test_a_stream_that_breaks_after_it_started_is_not_retried(server: FakeOpenAI) -> None:
+    outcome = chat(server, Disconnect(after_tokens=1), TextReply("ok"), max_retries=2)
+    outcome.failed(IncompleteStreamError)
+    assert len(chat_bodies(server)) == 1
+
+
+def test_each_wait_is_reported_as_a_retrying_event(server: FakeOpenAI) -> None:
+    outcome = chat(
+        server,
+        ErrorReply(503, {"error": {"message": "busy"}}, {"retry-after": "2"}),
+        ErrorReply(429, {"error": {"message": "slow"}}, {"retry-after": "3"}),
+        TextReply("ok"),
+        max_retries=2,
+    )
+    assert outcome.ok.content == "ok"
+    first, second = outcome.retries
+    assert (first.attempt, first.max_attempts, first.delay) == (1, 2, 2.0)
+    assert (second.attempt, second.max_attempts, second.delay) == (2, 2, 3.0)
+    assert "busy" in first.reason and "slow" in second.reason
+    assert outcome.sleeps == [2.0, 3.0]
+
+
+# --------------------------------------------------------------------------- stream_options (9)
+
+
+def test_include_usage_is_sent_only_when_streaming(server: FakeOpenAI) -> None:
+    chat(server, TextReply("a"))
+    chat(server, TextReply("b"), stream=False)
+    streamed, plain = chat_bodies(server)
+    assert streamed["stream_options"] == {"include_usage": True}
+    assert "stream_options" not in plain
+
+
+def test_include_usage_can_be_turned_off(server: FakeOpenAI) -> None:
+    chat(server, TextReply("a"), include_usage=False)
+    assert "stream_options" not in chat_bodies(server)[0]
+
+
+def test_a_server_that_rejects_stream_options_still_works_and_is_remembered(
+    server: FakeOpenAI,
+) -> None:
+    def strict(request: RecordedRequest) -> ResponseSpec:
+        if "stream_options" in request.json:
+            return ErrorReply(
+                400,
+                {
+                    "object": "error",
+                    "code": 400,
+                    "type": "BadRequestError",
+                    "message": "Unrecognized request argument: stream_options",
+                },
+            )
+        return TextReply("fine")
+
+    server.default = Dynamic(strict)
+    client = Client()
+    outcome = chat(server, client=client, calls=2)
+    assert outcome.ok.content == "fine"
+    first, retry, second_call = chat_bodies(server)
+    assert "stream_options" in first
+    assert "stream_options" not in retry and "stream_options" not in second_call
+    assert server.base_url in client.rejects_stream_options
+
+
+def test_a_bad_request_unrelated_to_stream_options_is_not_retried_without_it(
+    server: FakeOpenAI,
+) -> None:
+    chat(server, ErrorReply(400, {"error": {"message": "bad role"}}), TextReply("x")).failed(
+        BadRequestError
+    )
+    assert len(chat_bodies(server)) == 1
+
+
+# --------------------------------------------------------------------------- the request body
+
+
+def test_parameters_not_set_are_not_sent(server: FakeOpenAI) -> None:
+    chat(server, TextReply("a"))
+    (body,) = chat_bodies(server)
+    assert set(body) == {"messages", "model", "max_tokens", "stream", "stream_options"}
+    assert body["max_tokens"] == 1024
+    assert body["messages"] == MESSAGES
+
+
+def test_parameters_set_are_sent_and_zero_is_sent_as_zero(server: FakeOpenAI) -> None:
+    chat(
+        server,
+        TextReply("a"),
+        temperature=0,
+        top_p=1,
+        seed=0,
+        presence_penalty=0,
+        stop=["END"],
+        max_tokens=7,
+    )
+    (body,) = chat_bodies(server)
+    assert body["temperature"] == 0 and body["seed"] == 0 and body["presence_penalty"] == 0
+    assert body["top_p"] == 1 and body["stop"] == ["END"] and body["max_tokens"] == 7
+    assert "frequency_penalty" not in body
+
+
+def test_tools_and_tool_choice_are_sent_only_when_given(server: FakeOpenAI) -> None:
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    chat(server, ToolCallReply([("f", "{}")]), tools=tools, tool_choice="auto")
+    chat(server, TextReply("a"))
+    with_tools, without = chat_bodies(server)
+    assert with_tools["tools"] == tools and with_tools["tool_choice"] == "auto"
+    assert "tools" not in without and "tool_choice" not in without
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"temperature": 3},
+        {"temperature": -0.1},
+        {"top_p": 1.5},
+        {"max_tokens": 0},
+        {"temperature": "hot"},
+        {"presence_penalty": 2.5},
+        {"seed": 1.5},
+    ],
+    ids=lambda b: next(iter(b)),
+)
+def test_out_of_range_parameters_fail_before_any_request(
+    server: FakeOpenAI, bad: dict[str, Any]
+) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        options(server, **bad)
+    assert next(iter(bad)) in str(caught.value)
+    assert server.requests == []
+
+
+# --------------------------------------------------------------------------- the API key
+
+
+def test_the_api_key_is_sent_as_a_bearer_header(server: FakeOpenAI) -> None:
+    server.api_key = SECRET
+    assert chat(server, TextReply("in")).ok.content == "in"
+    assert server.requests[0].headers["authorization"] == f"Bearer {SECRET}"
+
+
+def test_no_authorization_header_without_a_key(server: FakeOpenAI) -> None:
+    opts = ChatSettings(base_url=server.base_url, model="m").resolve(env={})
+    chat(server, TextReply("a"), opts=opts)
+    assert "authorization" not in server.requests[0].headers
+
+
+def test_the_api_key_never_appears_in_errors_even_when_the_server_echoes_it(
+    server: FakeOpenAI,
+) -> None:
+    echo = {
+        "error": {
+            "message": f"Incorrect API key provided: {SECRET}.",
+            "code": "invalid_api_key",
+            "param": SECRET,
+        }
+    }
+    outcomes = [
+        chat(server, ErrorReply(401, echo)),
+        chat(server, ErrorReply(400, f"bad key {SECRET}")),
+        chat(server, RawReply.events([{"error": {"message": f"key {SECRET} revoked"}}])),
+        chat(server, Disconnect(after_tokens=1)),
+        chat(server, Hang(send_headers=False), read_timeout=0.1, max_retries=0),
+    ]
+    for outcome in outcomes:
+        error = outcome.failed()
+        for text in (
+            str(error),
+            repr(error),
+            repr(error.args),
+            json.dumps(getattr(error, "body", None), default=str),
+        ):
+            assert SECRET not in text
+        assert all(SECRET not in repr(e) for e in outcome.events)
+    assert "***" in str(outcomes[0].error)
+
+
+def test_the_api_key_is_not_in_the_repr_of_the_options(server: FakeOpenAI) -> None:
+    opts = options(server)
+    assert opts.api_key == SECRET
+    assert SECRET not in repr(opts)
+    assert SECRET not in repr(ChatSettings(api_key=SECRET))
+
+
+# --------------------------------------------------------------------------- connection reuse
+
+
+def test_one_connection_is_reused_across_streamed_and_plain_calls(server: FakeOpenAI) -> None:
+    opened: list[object] = []
+    track = server._track
+
+    def counting(conn: socket.socket, *, add: bool) -> None:
+        if add:
+            opened.append(conn)
+        track(conn, add=add)
+
+    server._track = counting  # type: ignore[method-assign]
+    client = Client()
+
+    async def main() -> None:
+        try:
+            for stream in (True, True, False, True):
+                opts = options(server, stream=stream)
+                await client.chat(opts, MESSAGES, ChunkAccumulator())
+            await client.list_models(options(server))
+            assert len(client._pools) == 1
+        finally:
+            await client.aclose()
+
+    asyncio.run(main())
+    assert len(server.chat_requests) == 4
+    assert len(opened) == 1
+
+
+def test_one_pool_serves_every_call_on_a_loop(server: FakeOpenAI) -> None:
+    client = Client()
+
+    async def main() -> None:
+        try:
+            await client.chat(options(server), MESSAGES, ChunkAccumulator())
+            pool = client._pool()
+            await client.chat(options(server), MESSAGES, ChunkAccumulator())
+            assert client._pool() is pool
+            assert len(client._pools) == 1
+        finally:
+            await client.aclose()
+
+    asyncio.run(main())
+
+
+def test_several_streams_run_concurrently_on_one_client(server: FakeOpenAI) -> None:
+    server.default = TextReply(["a", "b", "c"], tokens_per_second=20)
+    client = Client()
+
+    async def main() -> list[Completion]:
+        try:
+            return await asyncio.gather(
+                *(client.chat(options(server), MESSAGES, ChunkAccumulator()) for _ in range(4))
+            )
+        finally:
+            await client.aclose()
+
+    started = time.perf_counter()
+    results = asyncio.run(main())
+    assert [r.content for r in results] == ["abc"] * 4
+    assert time.perf_counter() - started < 0.5  # 0.1 s each, side by side
+
+
+# --------------------------------------------------------------------------- /models (22)
+
+
+def models(server: FakeOpenAI, **settings: Any) -> list[ModelInfo]:
+    async def main() -> list[ModelInfo]:
+        client = Client()
+        try:
+            return await client.list_models(options(server, **settings))
+        finally:
+            await client.aclose()
+
+    return asyncio.run(main())
+
+
+def test_models_are_listed() -> None:
+    with FakeOpenAI(models=["a", "b"]) as server:
+        assert [m.id for m in models(server)] == ["a", "b"]
+        assert server.requests[0].path == "/v1/models"
+        assert server.requests[0].headers["authorization"] == f"Bearer {SECRET}"
+
+
+def test_models_data_null_is_an_empty_list() -> None:
+    with FakeOpenAI(models=None) as server:
+        assert models(server) == []
+
+
+def test_model_extra_fields_give_the_context_length() -> None:
+    listing = [
+        {"id": "vllm", "object": "model", "max_model_len": 32768, "owned_by": "vllm"},
+        {"id": "llamacpp", "object": "model", "meta": {"n_ctx": 4096, "n_params": 1}},
+        {"id": "groq", "object": "model", "context_window": 131072},
+        {"id": "plain", "object": "model", "owned_by": 7},
+    ]
+    with FakeOpenAI(models=listing) as server:
+        assert models(server) == [
+            ModelInfo("vllm", "vllm", 32768),
+            ModelInfo("llamacpp", None, 4096),
+            ModelInfo("groq", None, 131072),
+            ModelInfo("plain", None, None),
+        ]
+
+
+def test_models_missing_is_a_bad_request_error_with_a_hint() -> None:
+    with FakeOpenAI(models=ErrorReply(404, {"detail": "Not Found"})) as server:
+        with pytest.raises(BadRequestError) as caught:
+            models(server)
+        assert caught.value.status_code == 404
+        assert len(server.requests) == 1
+
+
+def test_models_needing_a_key_is_an_authentication_error() -> None:
+    with FakeOpenAI(models=ErrorReply(401, {"error": {"message": "key needed"}})) as server:
+        with pytest.raises(AuthenticationError):
+            models(server)
+
+
+def test_models_answering_garbage_is_an_empty_list() -> None:
+    reply = RawReply(200, {"content-type": "text/html"}, [b"<html>hi</html>"], framing="length")
+    with FakeOpenAI(models=reply) as server:
+        assert models(server) == []
+
+
+def test_models_retries_like_chat() -> None:
+    with FakeOpenAI(models=ErrorReply(503)) as server:
+
+        async def sleep(seconds: float) -> None:
+            pass
+
+        async def main() -> None:
+            client = Client(sleep=sleep)
+            try:
+                await client.list_models(options(server, max_retries=2))
+            finally:
+                await client.aclose()
+
+        with pytest.raises(ServerError):
+            asyncio.run(main())
+        assert len(server.requests) == 3
+
+
+# --------------------------------------------------------------------------- misc
+
+
+def test_no_base_url_is_a_connection_error_before_any_request() -> None:
+    opts = ChatSettings().resolve(env={})
+
+    async def main() -> None:
+        await Client().chat(opts, MESSAGES, ChunkAccumulator())
+
+    with pytest.raises(APIConnectionError, match="No base URL"):
+        asyncio.run(main())
+
+
+def test_the_caller_keeps_the_accumulator_when_the_stream_breaks(server: FakeOpenAI) -> None:
+    outcome = chat(server, Disconnect(after_tokens=2, text=["a", "b", "c"]))
+    outcome.failed(IncompleteStreamError)
+    assert outcome.accumulator.content == "ab"
+    assert outcome.accumulator.has_output
+
+
+def test_a_usage_chunk_after_finish_is_read(server: FakeOpenAI) -> None:
+    usage = {"prompt_tokens": 11, "completion_tokens": 2, "total_tokens": 13}
+    completion = chat(server, TextReply(["a", "b"], usage=usage)).ok
+    assert completion.usage == Usage(11, 2, 13)
+
+
+def test_usage_is_none_when_the_server_sends_none(server: FakeOpenAI) -> None:
+    assert chat(server, TextReply("a", usage=None)).ok.usage is None
+
+
+def test_a_tool_call_stream_in_llama_cpp_python_style(server: FakeOpenAI) -> None:
+    spec = ToolCallReply(
+        [("get_weather", {"city": "Paris"})], ids=["call_1"], chunk_style="llamacpp"
+    )
+    completion = chat(server, spec).ok
+    assert [(c.id, c.name, c.parsed_arguments()) for c in completion.tool_calls] == [
+        ("call_1", "get_weather", {"city": "Paris"})
+    ]
+
+
+def test_options_are_not_mutated_by_a_call(server: FakeOpenAI) -> None:
+    opts = options(server)
+    before = replace(opts)
+    chat(server, TextReply("a"), opts=opts)
+    assert opts == before
