@@ -106,9 +106,9 @@ def test_await_chat_send_in_a_cell(kernel: KernelSession, server: FakeOpenAI) ->
     server.enqueue(TextReply("awaited reply"))
     run = kernel.run(
         "import tf_magics\n"
-        "chat = tf_magics.Chat(base_url=%r, model='fake-model')\n"
+        f"chat = tf_magics.Chat(base_url={server.base_url!r}, model='fake-model')\n"
         "reply = await chat.send('hello from await')\n"
-        "print(reply.text)" % server.base_url
+        "print(reply.text)"
     )
     assert run.status == "ok", run.error
     assert "awaited reply" in "".join(m["content"]["text"] for m in run.of_type("stream"))
