@@ -49,7 +49,7 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from queue import SimpleQueue
@@ -188,7 +188,7 @@ def _missing_extra_error(missing: list[str]) -> ConfigurationError:
 def find_local_model(
     *,
     find_spec: FindSpec = importlib.util.find_spec,
-    environ: dict[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Path:
     """The GGUF file the local server serves.
 

@@ -465,8 +465,9 @@ class ChatPanel:
             elif name == "max_tokens":
                 self.max_tokens.value = settings.max_tokens
             elif name == "seed":
-                if _parse_seed(self.seed.value) != settings.seed:
-                    self.seed.value = "" if settings.seed is None else str(settings.seed)
+                shown = "" if settings.seed is None else str(settings.seed)
+                if self.seed.value.strip() != shown:
+                    self.seed.value = shown
             elif name == "stop":
                 self.stop.value = list(settings.stop or [])
             elif name == "stream":

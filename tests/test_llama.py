@@ -1,0 +1,105 @@
+"""Against a real model server: llama-cpp-python serving SmolLM2-135M (the [local] extra)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from tf_magics import Chat, ToolRegistry
+from tf_magics._client import Client
+from tf_magics._types import ContentDelta, Event
+from tf_magics.local import LocalServer
+
+pytestmark = pytest.mark.model
+
+
+class RecordingTransport(httpx.AsyncBaseTransport):
+    """The real network transport, keeping a copy of every request body we send."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.bodies: list[dict[str, Any]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            self.bodies.append(json.loads(await request.aread()))
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def _chat(server: LocalServer, **settings: Any) -> tuple[Chat, RecordingTransport]:
+    transport = RecordingTransport()
+    chat = Chat(
+        base_url=server.base_url,
+        client=Client(transport=transport),
+        tools=ToolRegistry(),
+        **settings,
+    )
+    return chat, transport
+
+
+def test_streamed_two_turn_conversation(llama_server: LocalServer) -> None:
+    chat, sent = _chat(llama_server, temperature=0, max_tokens=48, seed=1)
+    chat.system = "You are a helpful assistant. Answer in one short sentence."
+    tokens: list[str] = []
+
+    def collect(event: Event) -> None:
+        if isinstance(event, ContentDelta):
+            tokens.append(event.text)
+
+    first = chat.ask("What is the capital of France?", on_event=collect)
+    assert first.text.strip() and len(tokens) > 1  # it streamed, token by token
+    assert first.model  # the model the server says it used
+    second = chat.ask("Repeat your previous answer in capital letters.")
+    assert second.text.strip()
+    body = sent.bodies[-1]
+    assert [m["role"] for m in body["messages"]] == ["system", "user", "assistant", "user"]
+    assert body["messages"][2]["content"] == first.text  # the second request carries the reply
+    assert body["temperature"] == 0 and body["max_tokens"] == 48 and body["seed"] == 1
+    assert body["stream"] is True
+    for unset in ("top_p", "stop", "presence_penalty", "frequency_penalty"):
+        assert unset not in body
+
+
+def test_non_streaming_call(llama_server: LocalServer) -> None:
+    chat, sent = _chat(llama_server, temperature=0, max_tokens=16, stream=False)
+    reply = chat.ask("Say hello.")
+    assert reply.text.strip()
+    assert reply.usage is not None and reply.usage.completion_tokens  # usage when not streaming
+    assert sent.bodies[-1]["stream"] is False and "stream_options" not in sent.bodies[-1]
+
+
+def test_max_tokens_cut_is_reported_as_length(llama_server: LocalServer) -> None:
+    chat, _ = _chat(llama_server, temperature=0, max_tokens=4)
+    reply = chat.ask("Write a long story about a dragon.")
+    assert reply.finish == "length"
+
+
+def test_models_are_listed(llama_server: LocalServer) -> None:
+    chat, _ = _chat(llama_server)
+    assert [m.id for m in chat.models()] == [llama_server.model]
+
+
+def test_the_model_calls_a_registered_function(llama_server: LocalServer) -> None:
+    seen: list[str] = []
+
+    def get_weather(city: str) -> str:
+        """Get the current weather for a city."""
+        seen.append(city)
+        return f"It is sunny and 22 degrees in {city}."
+
+    chat, sent = _chat(llama_server, temperature=0, max_tokens=64)
+    chat.tools.add(get_weather)
+    # The 135M model will not choose a tool on its own reliably: force it on the first request.
+    reply = chat.ask("What is the weather in Paris?", tool_choice="get_weather")
+    assert seen, "the function was never called"
+    assert reply.tool_results[0].status == "ok"
+    assert reply.text.strip()  # a final answer came back after the tool result
+    followup = sent.bodies[-1]["messages"]
+    assert followup[-1]["role"] == "tool" and "sunny" in followup[-1]["content"]
+    assert followup[-2]["content"] == ""  # not null: this server rejects null next to tool calls
