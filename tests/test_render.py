@@ -18,7 +18,7 @@ from tf_magics.render import StreamingMarkdown, escape, render_markdown, sanitiz
 ROOT = Path(__file__).resolve().parents[1]
 
 
-# --- helpers ----------------------------------------------------------------------------------------
+# --- helpers ------------------------------------------------------------------------------------
 
 
 class _Elements(HTMLParser):
@@ -75,7 +75,7 @@ def tags(html: str) -> list[str]:
     return [tag for tag, _ in elements(html)]
 
 
-# --- markdown ----------------------------------------------------------------------------------------
+# --- markdown -----------------------------------------------------------------------------------
 
 
 def test_empty_text_renders_nothing() -> None:
@@ -179,7 +179,7 @@ def test_block_quotes() -> None:
     assert squash(html) == "<blockquote><p>a<br>\nb</p><p>c</p></blockquote>"
 
 
-# --- math ---------------------------------------------------------------------------------------------
+# --- math ---------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -221,7 +221,7 @@ def test_partial_closes_open_display_math() -> None:
     assert "<em>" not in render_markdown(tail, partial=True)
 
 
-# --- raw html and links -----------------------------------------------------------------------------
+# --- raw html and links -------------------------------------------------------------------------
 
 
 def test_raw_html_is_text_except_harmless_tags() -> None:
@@ -259,7 +259,7 @@ def test_conversions_do_not_share_state() -> None:
     assert "<a" not in render_markdown("[x][ref]")
 
 
-# --- sanitizing ---------------------------------------------------------------------------------------
+# --- sanitizing ---------------------------------------------------------------------------------
 
 ATTACKS = [
     "<script>alert(1)</script>",
@@ -369,7 +369,7 @@ def test_no_text_renders_to_script(text: str, partial: bool) -> None:
     assert_inert(render_markdown(text, partial=partial))
 
 
-# --- streaming ----------------------------------------------------------------------------------------
+# --- streaming ----------------------------------------------------------------------------------
 
 
 def stream(text: str, cuts: list[int]) -> tuple[list[str], StreamingMarkdown]:

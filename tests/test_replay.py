@@ -100,8 +100,9 @@ def split_events(request: pytest.FixtureRequest) -> bool:
 def replay(name: str, split_events: bool) -> Replay:
     result = Replay(name, split_events).run()
     if "max_tokens" in result.request:
-        # The request we send is the one that was captured, field for field.
-        assert result.sent == result.request
+        # The request we send is the one that was captured, field for field (we always say
+        # whether to stream; the captured non-streaming requests left it to the default).
+        assert result.sent == {"stream": False, **result.request}
     return result
 
 

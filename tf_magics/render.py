@@ -1,4 +1,4 @@
-"""Markdown replies to safe HTML, whole or while they stream.
+r"""Markdown replies to safe HTML, whole or while they stream.
 
 Model replies are markdown and **untrusted**: JupyterLab runs script found in a live ``text/html``
 output, so everything rendered here ends in :func:`sanitize_html` (nh3, an allow-list).
@@ -7,8 +7,8 @@ Public API
 ----------
 :func:`render_markdown`
     Markdown source to sanitized HTML: headings, lists, tables, fenced code highlighted by pygments,
-    ``~~strikethrough~~``; math (``$...$``, ``$$...$$``, ``\\(...\\)``, ``\\[...\\]``,
-    ``\\begin{env}...\\end{env}``) passed through verbatim for the frontend's MathJax.
+    ``~~strikethrough~~``; math (``$...$``, ``$$...$$``, ``\(...\)``, ``\[...\]``,
+    ``\begin{env}...\end{env}``) passed through verbatim for the frontend's MathJax.
 :func:`sanitize_html`
     The allow-list sanitizer on its own.
 :func:`escape`
@@ -42,7 +42,8 @@ theme, and fall back to Solarized accents, which read on white and on black, whe
 missing (nbviewer, VS Code). GitHub strips styles and shows plain code. No stylesheet is needed, so
 every block renders on its own.
 
-Nothing heavy is imported until the first render: ``markdown``, ``pygments`` and ``nh3`` load lazily.
+Nothing heavy is imported until the first render: ``markdown``, ``pygments`` and ``nh3`` load
+lazily.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ from typing import Any
 
 __all__ = ["StreamingMarkdown", "escape", "render_markdown", "sanitize_html"]
 
-# ---------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 # Line classification, shared by the renderer and the stream splitter so that both agree on where a
 # list, a fence or a quote ends.
 
@@ -222,7 +223,7 @@ def _can_interrupt(marker: re.Match[str]) -> bool:
     return not number.isdigit() or int(number) == 1
 
 
-# ---------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 # Rewriting the source for Python-Markdown.
 
 _ALLOWED_RAW_TAGS = "b|br|code|del|details|em|i|ins|kbd|mark|s|small|strong|sub|summary|sup|u|wbr"
@@ -409,7 +410,7 @@ def _protect_at(s: str, j: int, stash: _Stash, partial: bool) -> tuple[str, int]
     return stash.store(_DOLLAR_HTML), j + 1
 
 
-# ---------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 # Code highlighting.
 
 _JP = "var(--jp-mirror-editor-{}-color,{})"
@@ -485,7 +486,7 @@ def _highlight(code: str, language: str) -> str:
     return f'<div class="highlight"><pre style="{_CODE_PRE_STYLE}"><code>{body}</code></pre></div>'
 
 
-# ---------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 # Markdown and sanitizing.
 
 _lock = threading.Lock()  # a Markdown instance holds per-conversion state
@@ -509,16 +510,16 @@ def _markdown() -> Any:
 
 
 def render_markdown(text: str, *, sanitize: bool = True, partial: bool = False) -> str:
-    """Render a markdown reply to HTML.
+    r"""Render a markdown reply to HTML.
 
     Parameters
     ----------
     text
         Markdown source, as the model wrote it (untrusted).
     sanitize
-        Pass the result through :func:`sanitize_html` (the default). Turn off only for trusted input.
+        Pass the result through :func:`sanitize_html` (the default); off only for trusted input.
     partial
-        ``text`` is the growing tail of a streaming reply: an unclosed ``$$`` or ``\\[`` in its last
+        ``text`` is the growing tail of a streaming reply: an unclosed ``$$`` or ``\[`` in its last
         paragraph is closed so the math under way does not pass through markdown. (An unclosed code
         fence always runs to the end, as in CommonMark.)
 
@@ -654,7 +655,7 @@ def escape(text: str) -> str:
     return _html.escape(text, quote=True)
 
 
-# ---------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 # Streaming.
 
 
