@@ -1005,7 +1005,7 @@ def test_models_data_null_is_an_empty_list() -> None:
 
 
 def test_model_extra_fields_give_the_context_length() -> None:
-    listing = [
+    listing: list[dict[str, Any]] = [
         {"id": "vllm", "object": "model", "max_model_len": 32768, "owned_by": "vllm"},
         {"id": "llamacpp", "object": "model", "meta": {"n_ctx": 4096, "n_params": 1}},
         {"id": "groq", "object": "model", "context_window": 131072},
@@ -1029,9 +1029,11 @@ def test_models_missing_is_a_bad_request_error_with_a_hint() -> None:
 
 
 def test_models_needing_a_key_is_an_authentication_error() -> None:
-    with FakeOpenAI(models=ErrorReply(401, {"error": {"message": "key needed"}})) as server:
-        with pytest.raises(AuthenticationError):
-            models(server)
+    with (
+        FakeOpenAI(models=ErrorReply(401, {"error": {"message": "key needed"}})) as server,
+        pytest.raises(AuthenticationError),
+    ):
+        models(server)
 
 
 def test_models_answering_garbage_is_an_empty_list() -> None:

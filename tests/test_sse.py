@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -178,7 +179,7 @@ def test_an_event_is_not_dispatched_before_its_blank_line() -> None:
 # --------------------------------------------------------------------------- any split (property)
 
 _texts = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12
+    alphabet=st.characters(exclude_categories=["Cs"]), max_size=12
 )  # surrogates cannot be encoded
 _endings = st.sampled_from([b"\n", b"\r\n", b"\r"])
 
@@ -210,7 +211,7 @@ def _streams(draw: st.DrawFn) -> tuple[bytes, list[dict[str, Any]]]:
 def _reads(data: bytes, cuts: list[int]) -> list[bytes]:
     points = sorted({min(c, len(data)) for c in cuts})
     bounds = [0, *points, len(data)]
-    return [data[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    return [data[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 def _fold(events: list[SSEEvent]) -> Completion:

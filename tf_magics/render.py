@@ -233,6 +233,10 @@ _AUTOLINK_RE = re.compile(
 )
 _INLINE_SPECIAL_RE = re.compile(r"[`\\$<]")
 _INLINE_MATH_CLOSE_RE = re.compile(r"(?<=[^\s\\])\$(?!\d)")
+_DISPLAY_MATH_CLOSE_RE = re.compile(r"\$\$")
+_PAREN_MATH_CLOSE_RE = re.compile(r"\\\)")
+_BRACKET_MATH_CLOSE_RE = re.compile(r"\\\]")
+_BACKTICKS_RE = re.compile(r"`+")
 _ENVIRONMENT_RE = re.compile(r"\\begin\{([A-Za-z]+\*?)\}.*?\\end\{\1\}", re.DOTALL)
 _DOLLAR_HTML = "<span>$</span>"  # a tag between two dollars keeps MathJax from pairing them
 
@@ -350,64 +354,82 @@ def _protect_inline(lines: list[str], verbatim: set[int], stash: _Stash, partial
 
 def _protect_chunk(s: str, stash: _Stash, partial: bool) -> str:
     """Protect one paragraph: code spans stay as they are, math is stashed, ``<`` is escaped."""
-    out: list[str] = []
-    i = 0
-    while True:
-        m = _INLINE_SPECIAL_RE.search(s, i)
-        if m is None:
-            out.append(s[i:])
-            break
-        j = m.start()
-        out.append(s[i:j])
-        text, i = _protect_at(s, j, stash, partial)
-        out.append(text)
-    return "".join(out)
+    return _Protector(s, stash, partial).run()
 
 
-def _math(stash: _Stash, source: str) -> str:
-    return stash.store(escape(source))
+class _Protector:
+    """One left-to-right pass over a paragraph, in time linear in its length."""
 
+    def __init__(self, s: str, stash: _Stash, partial: bool) -> None:
+        self.s, self.stash, self.partial = s, stash, partial
+        self.absent: dict[str, int] = {}  # a closer known not to occur at or after this position
 
-def _protect_at(s: str, j: int, stash: _Stash, partial: bool) -> tuple[str, int]:
-    """Handle the special character at ``s[j]``; return the replacement and where to go on."""
-    c = s[j]
-    if c == "`":
-        run = len(s) - len(s[j:].lstrip("`"))
-        k = j + run
-        close = re.compile(rf"(?<!`){'`' * run}(?!`)").search(s, k)
-        end = close.end() if close else k
-        return s[j:end], end
-    if c == "<":
-        tag = _RAW_TAG_RE.match(s, j) or _AUTOLINK_RE.match(s, j)
-        return (tag.group(0), tag.end()) if tag else ("&lt;", j + 1)
-    if c == "\\":
-        nxt = s[j + 1 : j + 2]
+    def run(self) -> str:
+        s, out, i = self.s, [], 0
+        while (m := _INLINE_SPECIAL_RE.search(s, i)) is not None:
+            j = m.start()
+            out.append(s[i:j])
+            text, i = self.at(j)
+            out.append(text)
+        out.append(s[i:])
+        return "".join(out)
+
+    def find(self, key: str, pattern: re.Pattern[str], start: int) -> re.Match[str] | None:
+        """``pattern.search(s, start)``, remembering failures: later searches fail as well."""
+        if self.absent.get(key, len(self.s) + 1) <= start:
+            return None
+        found = pattern.search(self.s, start)
+        if found is None:
+            self.absent[key] = start
+        return found
+
+    def math(self, source: str) -> str:
+        return self.stash.store(escape(source))
+
+    def at(self, j: int) -> tuple[str, int]:
+        """Handle the special character at ``s[j]``; return the replacement and where to go on."""
+        s, c = self.s, self.s[j]
+        if c == "`":
+            run = _BACKTICKS_RE.match(s, j)
+            assert run is not None
+            ticks = run.group(0)
+            close = self.find(ticks, re.compile(rf"(?<!`){ticks}(?!`)"), run.end())
+            end = close.end() if close else run.end()
+            return s[j:end], end
+        if c == "<":
+            tag = _RAW_TAG_RE.match(s, j) or _AUTOLINK_RE.match(s, j)
+            return (tag.group(0), tag.end()) if tag else ("&lt;", j + 1)
+        if c == "\\":
+            return self.backslash(j)
+        if s.startswith("$$", j):
+            close = self.find("$$", _DISPLAY_MATH_CLOSE_RE, j + 2)
+            if close and s[j + 2 : close.start()].strip():
+                return self.math(s[j : close.end()]), close.end()
+            if self.partial and close is None:
+                return self.math(s[j:] + "$$"), len(s)
+            return self.stash.store(_DOLLAR_HTML) * 2, j + 2
+        if j + 1 < len(s) and not s[j + 1].isspace():
+            close = self.find("$", _INLINE_MATH_CLOSE_RE, j + 2)
+            if close:
+                return self.math(s[j : close.end()]), close.end()
+        return self.stash.store(_DOLLAR_HTML), j + 1
+
+    def backslash(self, j: int) -> tuple[str, int]:
+        s, nxt = self.s, self.s[j + 1 : j + 2]
         if nxt == "$":
-            return stash.store(_DOLLAR_HTML), j + 2
+            return self.stash.store(_DOLLAR_HTML), j + 2
         if nxt in ("(", "["):
-            closer = "\\)" if nxt == "(" else "\\]"
-            end = s.find(closer, j + 2)
-            if end >= 0:
-                return _math(stash, s[j : end + 2]), end + 2
-            if partial and nxt == "[":
-                return _math(stash, s[j:] + closer), len(s)
-        env = _ENVIRONMENT_RE.match(s, j)
-        if env:
-            return _math(stash, env.group(0)), env.end()
+            closer = _PAREN_MATH_CLOSE_RE if nxt == "(" else _BRACKET_MATH_CLOSE_RE
+            close = self.find(nxt, closer, j + 2)
+            if close:
+                return self.math(s[j : close.end()]), close.end()
+            if self.partial and nxt == "[":
+                return self.math(s[j:] + "\\]"), len(s)
+        elif s.startswith("\\begin{", j):
+            env = _ENVIRONMENT_RE.match(s, j)
+            if env:
+                return self.math(env.group(0)), env.end()
         return s[j : j + 2], j + 2
-    # c == "$"
-    if s.startswith("$$", j):
-        end = s.find("$$", j + 2)
-        if end >= 0 and s[j + 2 : end].strip():
-            return _math(stash, s[j : end + 2]), end + 2
-        if partial and end < 0:
-            return _math(stash, s[j:] + "$$"), len(s)
-        return stash.store(_DOLLAR_HTML) * 2, j + 2
-    if j + 1 < len(s) and not s[j + 1].isspace():
-        close_inline = _INLINE_MATH_CLOSE_RE.search(s, j + 2)
-        if close_inline:
-            return _math(stash, s[j : close_inline.end()]), close_inline.end()
-    return stash.store(_DOLLAR_HTML), j + 1
 
 
 # ------------------------------------------------------------------------------------------------
