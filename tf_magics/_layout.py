@@ -194,9 +194,13 @@ def footer_text(
     model_note: str | None = None,
 ) -> str:
     """The footer line: model, tokens in/out, time, tokens/s, conversation total."""
-    parts = [reply.model or "model not reported"]
-    if model_note:
-        parts[0] += f" ({model_note})"
+    model = reply.model or reply.requested_model or "model not reported"
+    note = model_note or reply.model_note
+    if note and reply.requested_model:
+        model = reply.requested_model  # the local server reports its file path instead
+    if model.endswith(".gguf"):
+        model = model.replace("\\", "/").rsplit("/", 1)[-1]
+    parts = [f"{model} ({note})" if note else model]
     parts.append(_usage_text(reply.usage))
     parts.append(f"{reply.elapsed:.1f} s")
     speed = reply.tokens_per_second

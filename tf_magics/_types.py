@@ -363,10 +363,14 @@ class StreamFallback:
 
 @dataclass(frozen=True, slots=True)
 class Notice:
-    """Something the user should know about this turn (shown, never sent to the model)."""
+    """Something the user should know about this turn (shown, never sent to the model).
+
+    ``"progress"`` notices are transient (a status line while waiting); the others stay under
+    the reply.
+    """
 
     text: str
-    kind: Literal["info", "warning"] = "info"
+    kind: Literal["info", "warning", "progress"] = "info"
 
 
 @dataclass(frozen=True, slots=True)

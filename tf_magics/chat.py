@@ -37,6 +37,7 @@ T = TypeVar("T")
 EventHandler = Callable[[Event], None]
 
 _SHARED_CLIENT: Client | None = None
+_LOCAL_SOURCE = "the built-in local model"
 
 
 def shared_client() -> Client:
@@ -286,9 +287,10 @@ class Chat:
         if options.base_url is None and not local.local_extra_installed():
             raise ConfigurationError(local.no_endpoint_message())
         if not local.local_server_running():
-            bridge.emit(Notice("Starting the built-in demo model (SmolLM2-135M, local)…"))
-        # Started on the calling thread: the server is tied to the life of the thread that
-        # starts it, and the caller's thread is the one that lives as long as the kernel.
+            bridge.emit(
+                Notice("Starting the built-in demo model (SmolLM2-135M, local)…", "progress")
+            )
+        # Started on the calling thread (it takes about a second and must not stall the loop).
         server = await bridge.call_sync(local.get_local_server)
         return replace(
             options,
@@ -296,7 +298,7 @@ class Chat:
             model=options.model or server.model,
             api_key=None,
             key_source=None,
-            base_url_source="the built-in local model",
+            base_url_source=_LOCAL_SOURCE,
         )
 
     async def _models(self, bridge: Bridge, options: RequestOptions) -> list[ModelInfo]:
@@ -355,6 +357,11 @@ class Chat:
         )
         holder["runner"] = runner
         runner.options = await self._default_model(runner, options)
+        runner.reply.requested_model = runner.options.model
+        if options.base_url_source == _LOCAL_SOURCE:
+            from .local import LOCAL_MODEL_DESCRIPTION
+
+            runner.reply.model_note = LOCAL_MODEL_DESCRIPTION
         self._auto_trim(runner, conversation)
         try:
             reply = await runner.run(text)

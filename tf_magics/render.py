@@ -69,6 +69,7 @@ _HR_RE = re.compile(r"^ {0,3}([-*_])(?: *\1){2,} *$")
 _QUOTE_RE = re.compile(r"^ {0,3}>")
 _HEADING_RE = re.compile(r"^ {0,3}#{1,6}(?: |$)")
 _TABLE_DELIMITER_RE = re.compile(r"^ *\|? *:?-+:? *(?:\| *:?-+:? *)*\|? *$")
+_MAX_LIST_DEPTH = 12
 _DETAILS_OPEN_RE = re.compile(r"<details(?: +open)? *>", re.IGNORECASE)
 _DETAILS_CLOSE_RE = re.compile(r"</details *>", re.IGNORECASE)
 
@@ -208,6 +209,8 @@ class _LineMachine:
         # Python-Markdown reads an item after an indented continuation block as more of it.
         new_block = (lazy and not self.items) or self.chunk_in_item
         self._pop_items(n)
+        if len(self.items) >= _MAX_LIST_DEPTH:  # deeper items become siblings (recursion limit)
+            self.items.pop()
         depth = len(self.items)
         spaces, content = len(marker.group(3)), marker.group(4)
         width = len(marker.group(2)) + (spaces if content and spaces <= 4 else 1)
@@ -231,7 +234,8 @@ _RAW_TAG_RE = re.compile(rf"</?(?:{_ALLOWED_RAW_TAGS}) */?>|<details +open *>", 
 _AUTOLINK_RE = re.compile(
     r"<(?:https?://[^<>\s]*|(?:mailto:)?[^<>\s!@]+@[^@<>\s]+)>", re.IGNORECASE
 )
-_INLINE_SPECIAL_RE = re.compile(r"[`\\$<]")
+_INLINE_SPECIAL_RE = re.compile(r"[`\\$<[]")
+_CLOSE_BRACKET_RE = re.compile(r"]")
 _INLINE_MATH_CLOSE_RE = re.compile(r"(?<=[^\s\\])\$(?!\d)")
 _DISPLAY_MATH_CLOSE_RE = re.compile(r"\$\$")
 _PAREN_MATH_CLOSE_RE = re.compile(r"\\\)")
@@ -304,8 +308,10 @@ def _rewrite(text: str, stash: _Stash, partial: bool) -> str:
             if kind == "item":
                 marker = _MARKER_RE.match(line)
                 assert marker is not None
-                symbol = marker.group(2).replace(")", ".")
-                out.append(f"{pad}{symbol} {marker.group(4)}")
+                symbol, content = marker.group(2).replace(")", "."), marker.group(4)
+                if _is_marker(content):  # "1. 1. 1. ..." would nest (and recurse) per marker
+                    content = re.sub(r"^(\d*)([-*+.)])", r"\1\\\2", content)
+                out.append(f"{pad}{symbol} {content}")
             else:
                 out.append(pad + " " * max(info.extra, 0) + line.lstrip(" "))
                 if kind == "code":
@@ -399,6 +405,10 @@ class _Protector:
         if c == "<":
             tag = _RAW_TAG_RE.match(s, j) or _AUTOLINK_RE.match(s, j)
             return (tag.group(0), tag.end()) if tag else ("&lt;", j + 1)
+        if c == "[":
+            # A bracket that no "]" follows starts no link; as an entity it spares Python-Markdown
+            # a scan to the end of the paragraph for each one.
+            return ("[" if self.find("]", _CLOSE_BRACKET_RE, j + 1) else "&#91;"), j + 1
         if c == "\\":
             return self.backslash(j)
         if s.startswith("$$", j):
@@ -557,7 +567,10 @@ def render_markdown(text: str, *, sanitize: bool = True, partial: bool = False) 
     md = _markdown()
     with _lock:
         md.reset()
-        converted: str = md.convert(source)
+        try:
+            converted: str = md.convert(source)
+        except RecursionError:  # Python-Markdown recurses per nesting level; show the text as is
+            converted = "<p>" + escape(text).replace("\n", "<br>\n") + "</p>"
     result = stash.restore(converted)
     return _tidy(sanitize_html(result) if sanitize else result)
 

@@ -39,6 +39,10 @@ class Reply:
         Things worth telling the user (a fallback, a trimmed history...).
     conversation
         The name of the conversation the turn belongs to.
+    model_note
+        A word about the model shown next to its name (the built-in demo model says so).
+    requested_model
+        The model the request named (the server may report another name).
     """
 
     text: str = ""
@@ -50,6 +54,8 @@ class Reply:
     notes: list[str] = field(default_factory=list)
     conversation: str = "default"
     error: str | None = None
+    model_note: str | None = None
+    requested_model: str | None = None
 
     def __str__(self) -> str:
         return self.text

@@ -216,6 +216,9 @@ class LiveView:
             self._notices.append(("info", f"Sent again without streaming: {event.reason}."))
             self._set_status("⏳ The server cannot stream this request; asking without streaming…")
         elif isinstance(event, Notice):
+            if event.kind == "progress":
+                self._set_status(f"⏳ {event.text}")
+                return
             self._notices.append(("warning" if event.kind == "warning" else "info", event.text))
             if self._status is not None:
                 self._set_status(event.text)
