@@ -47,8 +47,8 @@ class RecordingOutput:
         self.ops.append(("update", handle, bundle))
         self.live[handle] = bundle
 
-    def clear(self) -> None:
-        self.ops.append(("clear", 0, {}))
+    def clear(self, *, wait: bool = True) -> None:
+        self.ops.append(("clear", int(wait), {}))
         self.live.clear()
 
 
@@ -229,7 +229,15 @@ def test_error_and_notices_appear_under_the_partial_reply() -> None:
     reply = _reply(partial, stopped="error")
     text = view.final_bundle(reply, error=RuntimeError("stream broke"))["text/plain"]
     assert text.startswith("Half an") and "Dropped the oldest turn." in text
-    assert "✗ stream broke" in text
+    assert "✗ The reply stopped early" in text
+
+
+def test_an_error_before_any_output_leaves_only_the_error_line() -> None:
+    output = RecordingOutput()
+    view = LiveView(output, clock=Clock())
+    view.handle(RequestStarted(1, "m", True))
+    view.finish(Reply(stopped="error"), error=RuntimeError("401"))
+    assert output.ops[-1] == ("clear", 0, {}) and output.live == {}
 
 
 def test_terminal_view_prints_tokens_as_they_arrive() -> None:

@@ -60,8 +60,8 @@ class Output(Protocol):
     def update(self, handle: Any, bundle: Bundle) -> None:
         """Replace the content of an output created by :meth:`show`."""
 
-    def clear(self) -> None:
-        """Remove the cell's outputs (when the next output arrives, to avoid flicker)."""
+    def clear(self, *, wait: bool = True) -> None:
+        """Remove the cell's outputs (with ``wait``, when the next output arrives: no flicker)."""
 
 
 class IPythonOutput:
@@ -81,9 +81,9 @@ class IPythonOutput:
         """Update a displayed bundle in place."""
         handle.update(bundle, raw=True)
 
-    def clear(self) -> None:
-        """Clear the cell's outputs when the next one arrives."""
-        self._clear(wait=True)
+    def clear(self, *, wait: bool = True) -> None:
+        """Clear the cell's outputs (when the next one arrives, with ``wait``)."""
+        self._clear(wait=wait)
 
 
 def _bundle(html: str, text: str) -> Bundle:
@@ -351,6 +351,10 @@ class LiveView:
         conversation_usage: Usage | None = None,
     ) -> None:
         """Replace the streamed outputs with one clean output (and re-show tool outputs)."""
+        if error is not None and (reply is None or not (reply.completions or reply.tool_results)):
+            # Nothing arrived: the error line below the cell says it all.
+            self.output.clear(wait=False)
+            return
         bundle = self.final_bundle(reply, error=error, conversation_usage=conversation_usage)
         self.output.clear()
         self.messages += 1
@@ -395,7 +399,7 @@ class LiveView:
         if ending is not None:
             notes.append(ending)
         if error is not None and reply.stopped != "interrupted":
-            notes.append(("error", f"✗ {error}"))
+            notes.append(("error", "✗ The reply stopped early: the error is below."))
         html.append(notes_html(notes))
         footer = footer_text(reply, conversation_usage=conversation_usage)
         if reply.completions:
