@@ -7,11 +7,14 @@ import email.utils
 import gzip
 import json
 import socket
+import ssl
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.fake_openai import (
@@ -30,6 +33,7 @@ from tests.fake_openai import (
     sse,
 )
 from tf_magics._client import Client, ModelInfo
+from tf_magics._error_bodies import ErrorInfo, is_context_length, parse_error_body
 from tf_magics._stream import ChunkAccumulator
 from tf_magics._types import Completion, ContentDelta, Event, Retrying, Usage
 from tf_magics.errors import (
@@ -50,6 +54,12 @@ from tf_magics.settings import ChatSettings, RequestOptions
 
 SECRET = "sk-test-5ecret-never-shown"
 MESSAGES = [{"role": "user", "content": "Hi"}]
+# httpx builds an SSL context for every new client (~0.1 s); tests share one instead.
+_SSL = ssl.create_default_context()
+
+
+def new_client(**kwargs: Any) -> Client:
+    return Client(transport=httpx.AsyncHTTPTransport(verify=_SSL), **kwargs)
 
 
 @pytest.fixture
@@ -107,7 +117,7 @@ def chat(
         outcome.sleeps.append(seconds)
 
     async def main() -> None:
-        own = client or Client(sleep=sleep)
+        own = client or new_client(sleep=sleep)
         try:
             for _ in range(calls):
                 outcome.accumulator = ChunkAccumulator()
@@ -275,6 +285,25 @@ def test_a_stream_that_stalls_is_incomplete_and_keeps_the_partial(server: FakeOp
     assert "stalled" in str(error)
     assert error.partial is not None and error.partial.content == "slow"
     assert len(chat_bodies(server)) == 1
+
+
+def test_keep_alive_comments_reset_the_idle_timer(server: FakeOpenAI) -> None:
+    pings: list[bytes | float] = []
+    for _ in range(4):
+        pings += [0.15, b": keep-alive\n\n"]
+    reply = RawReply.events(
+        [*pings, chat_chunk({"content": "late"}), chat_chunk({}, "stop"), "[DONE]"]
+    )
+    completion = chat(server, reply, read_timeout=0.3, max_retries=0).ok
+    assert completion.content == "late"
+
+
+def test_a_body_held_open_after_done_is_not_waited_for(server: FakeOpenAI) -> None:
+    reply = RawReply.events([chat_chunk({"content": "x"}), "[DONE]", 10.0])
+    started = time.perf_counter()
+    completion = chat(server, reply).ok
+    assert (completion.content, completion.ended) == ("x", "done")
+    assert time.perf_counter() - started < 5
 
 
 # --------------------------------------------------------------------------- errors mid-stream (19)
@@ -458,7 +487,8 @@ def test_error_bodies_of_every_shape_become_a_readable_one_line_error(
     error = chat(server, ErrorReply(status, body), max_retries=0).failed(kind)
     message = str(error)
     assert text in message
-    assert "\n" not in message
+    assert "\n" not in message and "\n" not in error.message
+    assert "{" not in message  # the message, not the JSON it came in
     assert str(status) in message
     assert error.status_code == status
     assert error.code == code
@@ -619,7 +649,7 @@ def test_a_refused_connection_is_retried_then_a_connection_error() -> None:
         sleeps.append(seconds)
 
     async def main() -> None:
-        client = Client(sleep=sleep)
+        client = new_client(sleep=sleep)
         try:
             await client.chat(opts, MESSAGES, ChunkAccumulator(), on_event=events.append)
         finally:
@@ -785,7 +815,7 @@ def test_a_server_that_rejects_stream_options_still_works_and_is_remembered(
         return TextReply("fine")
 
     server.default = Dynamic(strict)
-    client = Client()
+    client = new_client()
     outcome = chat(server, client=client, calls=2)
     assert outcome.ok.content == "fine"
     first, retry, second_call = chat_bodies(server)
@@ -961,8 +991,15 @@ def test_one_pool_serves_every_call_on_a_loop(server: FakeOpenAI) -> None:
 
 
 def test_several_streams_run_concurrently_on_one_client(server: FakeOpenAI) -> None:
-    server.default = TextReply(["a", "b", "c"], tokens_per_second=20)
-    client = Client()
+    # The server answers only once all four requests are in: serialized calls would time out.
+    everyone = threading.Barrier(4, timeout=5)
+
+    def together(request: RecordedRequest) -> ResponseSpec:
+        everyone.wait()
+        return TextReply(["a", "b", "c"])
+
+    server.default = Dynamic(together)
+    client = new_client()
 
     async def main() -> list[Completion]:
         try:
@@ -972,10 +1009,8 @@ def test_several_streams_run_concurrently_on_one_client(server: FakeOpenAI) -> N
         finally:
             await client.aclose()
 
-    started = time.perf_counter()
     results = asyncio.run(main())
     assert [r.content for r in results] == ["abc"] * 4
-    assert time.perf_counter() - started < 0.5  # 0.1 s each, side by side
 
 
 # --------------------------------------------------------------------------- /models (22)
@@ -983,7 +1018,7 @@ def test_several_streams_run_concurrently_on_one_client(server: FakeOpenAI) -> N
 
 def models(server: FakeOpenAI, **settings: Any) -> list[ModelInfo]:
     async def main() -> list[ModelInfo]:
-        client = Client()
+        client = new_client()
         try:
             return await client.list_models(options(server, **settings))
         finally:
@@ -1049,7 +1084,7 @@ def test_models_retries_like_chat() -> None:
             pass
 
         async def main() -> None:
-            client = Client(sleep=sleep)
+            client = new_client(sleep=sleep)
             try:
                 await client.list_models(options(server, max_retries=2))
             finally:
@@ -1105,3 +1140,51 @@ def test_options_are_not_mutated_by_a_call(server: FakeOpenAI) -> None:
     before = replace(opts)
     chat(server, TextReply("a"), opts=opts)
     assert opts == before
+
+
+def test_models_as_a_bare_list_or_without_data_are_read() -> None:
+    bare = RawReply(
+        200, {"content-type": "application/json"}, [b'[{"id": "solo"}]'], framing="length"
+    )
+    with FakeOpenAI(models=bare) as server:
+        assert [m.id for m in models(server)] == ["solo"]
+    empty = RawReply(
+        200, {"content-type": "application/json"}, [b'{"object": "list"}'], framing="length"
+    )
+    with FakeOpenAI(models=empty) as server:
+        assert models(server) == []
+
+
+# --------------------------------------------------------------------------- error bodies, pure
+
+
+def test_an_html_page_is_summed_up_by_its_title() -> None:
+    page = (
+        "<html><head><title>example.com | 524: A timeout occurred</title><style>.cf{color:red}"
+        "</style></head><body><div>Cloudflare Ray ID: 8a1b &bull; Performance &amp; security"
+        "</div></body></html>"
+    )
+    assert parse_error_body(page).message == "example.com | 524: A timeout occurred"
+
+
+def test_an_html_page_without_a_title_keeps_its_visible_text_only() -> None:
+    page = "<html><body><script>var a = 1;</script><h1>Bad Gateway</h1> &amp; more</body></html>"
+    assert parse_error_body(page).message == "Bad Gateway & more"
+
+
+def test_an_empty_error_body_says_so() -> None:
+    assert parse_error_body(b"").message == "(empty body)"
+
+
+def test_long_error_messages_are_cut_to_one_short_line() -> None:
+    info = parse_error_body({"error": {"message": "word\n" * 500}})
+    assert "\n" not in info.message
+    assert len(info.message) <= 300 and info.message.endswith("…")
+
+
+@pytest.mark.parametrize("field", ["code", "type"])
+@pytest.mark.parametrize("value", ["context_length_exceeded", "exceed_context_size_error"])
+def test_context_length_is_recognised_by_code_or_type_alone(field: str, value: str) -> None:
+    info = ErrorInfo(message="request rejected", **{field: value})
+    assert is_context_length(info, 400)
+    assert not is_context_length(ErrorInfo(message="request rejected"), 400)

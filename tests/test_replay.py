@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.fake_openai import FakeOpenAI, ReplayCapture
@@ -23,6 +25,8 @@ from tf_magics.errors import APIError, EmptyStreamError, ServerError
 from tf_magics.settings import RequestOptions
 
 WIRE = Path(__file__).parent / "wire" / "llama-cpp-python"
+# httpx builds an SSL context for every new client (~0.1 s); the replays share one instead.
+_SSL = ssl.create_default_context()
 SAMPLING = ("temperature", "top_p", "seed", "stop", "presence_penalty", "frequency_penalty")
 
 
@@ -63,7 +67,7 @@ class Replay:
             server.enqueue(self.capture)
 
             async def main() -> None:
-                client = Client()
+                client = Client(transport=httpx.AsyncHTTPTransport(verify=_SSL))
                 try:
                     self.completion = await client.chat(
                         options_for(self.request, server.base_url),
@@ -241,7 +245,7 @@ def test_models_capture_lists_the_served_model() -> None:
     with FakeOpenAI(models=capture) as server:
 
         async def main() -> list[ModelInfo]:
-            client = Client()
+            client = Client(transport=httpx.AsyncHTTPTransport(verify=_SSL))
             try:
                 return await client.list_models(options_for({}, server.base_url))
             finally:

@@ -585,6 +585,25 @@ def test_a_name_repeated_without_index_or_id_before_the_arguments_end_is_one_cal
     assert [(c.name, c.arguments) for c in completion.tool_calls] == [("f", '{"a": 1}')]
 
 
+def test_a_name_repeated_with_blank_fragments_after_the_arguments_is_one_call() -> None:
+    # TGI-like: the name on every delta, no id, stray fragments after the closing brace.
+    completion = fold(
+        chunk({"tool_calls": [tool(0, name="f", arguments='{"a": 1')]}),
+        chunk({"tool_calls": [tool(0, name="f", arguments="}")]}),
+        chunk({"tool_calls": [tool(0, name="f", arguments=" ")]}),
+        chunk({"tool_calls": [tool(0, name="f", arguments="")]}, "tool_calls"),
+    )
+    assert [(c.name, c.parsed_arguments()) for c in completion.tool_calls] == [("f", {"a": 1})]
+
+
+def test_the_same_function_again_under_one_index_without_ids_is_a_second_call() -> None:
+    completion = fold(
+        chunk({"tool_calls": [tool(0, name="f", arguments='{"a": 1}')]}),
+        chunk({"tool_calls": [tool(0, name="f", arguments='{"a": 2}')]}),
+    )
+    assert [c.parsed_arguments() for c in completion.tool_calls] == [{"a": 1}, {"a": 2}]
+
+
 def test_parallel_calls_all_under_index_zero_are_told_apart_by_their_ids() -> None:
     # Ollama and LiteLLM stream every parallel call with index 0 (ollama/ollama#15457).
     completion = fold(
@@ -796,3 +815,24 @@ def test_an_error_object_in_a_chunk_is_recorded() -> None:
     accumulator.feed({"error": "overloaded"})
     assert accumulator.error == {"message": "overloaded"}
     assert accumulator.completion(ended="error").content == "par"
+
+
+def test_a_legacy_function_call_name_ending_in_a_colon_is_cleaned() -> None:
+    # llama-cpp-python's legacy copy is named "get_weather:"; alone, it must still call get_weather.
+    body = {
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "function_call",
+                "message": {
+                    "role": "assistant",
+                    "content": None,
+                    "function_call": {"name": "get_weather:", "arguments": '{ "city": "Paris" }'},
+                },
+            }
+        ]
+    }
+    completion, _ = completion_from_response(body)
+    assert [(c.name, c.parsed_arguments()) for c in completion.tool_calls] == [
+        ("get_weather", {"city": "Paris"})
+    ]

@@ -535,7 +535,7 @@ def _apply_event(
     if name == "error":
         # An error frame whatever its payload looks like (a bare string, an empty object).
         _raise_stream_error(options, {"message": data.strip()}, accumulator)
-    if False:
+    if accumulator.finish_reason == "error":
         _raise_stream_error(
             options, {"message": "the provider ended the reply with an error"}, accumulator
         )

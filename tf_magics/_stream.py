@@ -375,8 +375,9 @@ def _starts_call(slot: _Slot, call_id: str | None, name: str | None, arguments: 
 
     A fragment without a name never starts a call. One with a new id does (Ollama and LiteLLM
     stream every parallel call under index 0, each with its own id). Without telling ids, a name
-    arriving after the slot's arguments already form complete JSON starts another call, unless it
-    merely repeats the name with nothing new (servers that resend the name on every delta).
+    arriving after the slot's arguments already form complete JSON starts another call if it is
+    another name, or the same name with arguments that open a new object (servers that resend
+    the name on every delta may add an empty or blank fragment at the end).
     """
     if name is None:
         return False
@@ -386,7 +387,11 @@ def _starts_call(slot: _Slot, call_id: str | None, name: str | None, arguments: 
         return False
     if not slot.name or not _is_complete_json("".join(slot.arguments)):
         return False
-    return name != slot.name or arguments not in (None, "")
+    if name != slot.name:
+        return True
+    return isinstance(arguments, dict) or (
+        isinstance(arguments, str) and arguments.lstrip().startswith("{")
+    )
 
 
 def _is_complete_json(text: str) -> bool:
