@@ -50,7 +50,6 @@ def test_tool_calls_are_sent_with_empty_string_content_not_null() -> None:
         "role": "tool",
         "content": "sunny",
         "tool_call_id": "call_1",
-        "name": "get_weather",
     }
 
 

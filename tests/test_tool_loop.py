@@ -92,7 +92,6 @@ def test_a_tool_call_split_across_deltas_runs_and_the_answer_uses_it(
         {
             "role": "tool",
             "tool_call_id": "call_w",
-            "name": "get_weather",
             "content": "Sunny, 21 degrees celsius in Paris",
         },
     ]

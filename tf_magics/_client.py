@@ -17,8 +17,10 @@ import asyncio
 import contextlib
 import datetime
 import email.utils
+import functools
 import json
 import random
+import ssl
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -109,6 +111,7 @@ class Client:
         if pool is None or pool.is_closed:
             pool = httpx.AsyncClient(
                 transport=self._transport,
+                verify=_ssl_context(),
                 headers={"user-agent": f"tf_magics/{__version__}"},
                 limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
                 follow_redirects=True,
@@ -284,6 +287,12 @@ class Client:
 
 
 # -- helpers (module level: no state) --
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    # Building a context (loading the CA bundle) costs ~0.1 s; every pool shares one.
+    return httpx.create_ssl_context()
 
 
 def _require_base_url(options: RequestOptions) -> str:

@@ -251,9 +251,9 @@ class Message:
             # 500); an empty string is accepted everywhere.
             wire["tool_calls"] = [call.to_wire() for call in self.tool_calls]
         if self.role == "tool":
+            # Only the id links a result to its call; a ``name`` field is not part of the tool
+            # message schema and strict servers reject unknown fields.
             wire["tool_call_id"] = self.tool_call_id or ""
-            if self.name:
-                wire["name"] = self.name
         return wire
 
     def to_dict(self) -> dict[str, Any]:
