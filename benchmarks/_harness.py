@@ -51,7 +51,7 @@ class Record:
     arrived: float  # time.perf_counter() in this process
     sent: float  # header date (kernel clock), POSIX seconds
     size: int  # bytes of the serialized content frame
-    content: bytes | None = None  # kept for display_data and stream only
+    content: bytes | None = None  # kept for stream and error messages only
 
 
 @dataclass
@@ -65,7 +65,7 @@ class CellRun:
     reply: dict[str, Any] = field(default_factory=dict)
     cpu_seconds: float = 0.0
     first_content_at: float | None = None  # arrival of the first output showing the marker
-    last_update: bytes | None = None  # content of the last update_display_data
+    last_display: bytes | None = None  # content of the last display_data or update_display_data
 
     @property
     def wall(self) -> float:
@@ -87,14 +87,8 @@ class CellRun:
         return [r.sent for r in self.records if r.msg_type in DISPLAY_TYPES]
 
     def final_output(self) -> dict[str, Any]:
-        """The last ``display_data`` content (or the last update when there was none)."""
-        raw = next(
-            (r.content for r in reversed(self.records) if r.msg_type == "display_data"),
-            None,
-        )
-        if raw is None:
-            raw = self.last_update
-        return json.loads(raw) if raw is not None else {}
+        """What the cell shows at the end: the last ``display_data`` or ``update_display_data``."""
+        return json.loads(self.last_display) if self.last_display is not None else {}
 
     @property
     def final_size(self) -> int:
@@ -129,16 +123,23 @@ class Kernel:
     ----------
     cwd
         Working directory of the kernel (the repository root, so ``benchmarks`` imports there).
+    env
+        Extra environment variables for the kernel (``PYTHONPROFILEIMPORTTIME`` for diagnosis).
     """
 
-    def __init__(self, cwd: Path) -> None:
+    def __init__(self, cwd: Path, env: dict[str, str] | None = None) -> None:
         self.cwd = cwd
         self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed in shutdown())
             prefix="bench-kernel-", suffix=".log", delete=False
         )
         self.manager = KernelManager(kernel_name="python3")
         # The kernel's own stderr (a TCP warning, tracebacks) goes to a log, not into the table.
-        self.manager.start_kernel(cwd=str(cwd), stdout=self._log, stderr=subprocess.STDOUT)
+        self.manager.start_kernel(
+            cwd=str(cwd),
+            env={**os.environ, **(env or {})},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
         self.client = self.manager.client()
         # Our own IOPub subscription: no receive high-water mark, contents left undecoded.
         self.client.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
@@ -183,11 +184,10 @@ class Kernel:
             self._log.close()
             os.unlink(self._log.name)
 
-    def log_tail(self, lines: int = 30) -> str:
-        """The end of the kernel's stderr/stdout log (for error messages)."""
+    def log_text(self) -> str:
+        """What the kernel process wrote to its stdout and stderr so far."""
         self._log.flush()
-        text = Path(self._log.name).read_text(errors="replace")
-        return "\n".join(text.splitlines()[-lines:])
+        return Path(self._log.name).read_text(errors="replace")
 
     # -- measuring
 
@@ -251,10 +251,10 @@ class Kernel:
             if msg_type not in OUTPUT_TYPES:
                 continue
             record = Record(msg_type, arrived, msg["header"]["date"].timestamp(), len(raw))
-            if msg_type in ("display_data", "stream", "error"):
+            if msg_type in ("stream", "error"):
                 record.content = raw
-            elif msg_type == "update_display_data":
-                run.last_update = raw
+            if msg_type in ("display_data", "update_display_data"):
+                run.last_display = raw
             if (
                 marker is not None
                 and run.first_content_at is None

@@ -1,8 +1,9 @@
 """What the benchmark runs *inside* the kernel: the timed magic, the bare loop, the baselines.
 
-The benchmark process imports this module in the kernel (``from benchmarks import kernel_side``)
-once the kernel is warm; fresh-kernel figures (``%load_ext`` time, first-call overhead) use short
-inline code instead, so this module's imports (httpx, json) cannot hide a cold start.
+The benchmark process imports this module in the kernel (``from benchmarks import kernel_side``).
+Fresh-kernel figures (``%load_ext`` time, first-call overhead) are timed with short inline code
+before it is imported; its own imports are light (httpx, markdown and tf_magics load on first use)
+so that the diagnostic profile of a first call still sees a cold start.
 
 Every function returns a small dict of numbers that the benchmark reads back through the execute
 reply's ``user_expressions``.
@@ -16,17 +17,22 @@ import json
 import pstats
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+if TYPE_CHECKING:
+    import asyncio
+
+    import httpx
 
 __all__ = [
     "bare_stream",
+    "breakdown",
     "naive_stream",
     "no_stream_display",
     "profile_magic",
+    "profile_view",
     "request_body",
     "time_magic",
 ]
@@ -39,6 +45,8 @@ NAIVE_EXTENSIONS = ["fenced_code", "tables"]
 def _http() -> httpx.Client:
     # One client reused across runs: the baseline pays no connection or TLS-context setup, so it
     # is as fast as a bare loop can be (the strict choice for the ratio).
+    import httpx
+
     return httpx.Client(timeout=httpx.Timeout(600.0))
 
 
@@ -174,4 +182,151 @@ def profile_magic(line: str, cell: str, top: int = 25) -> None:
         out.write(f"\n=== {title} (top {top} by cumulative time) ===\n")
         stats = pstats.Stats(profile, stream=out)
         stats.strip_dirs().sort_stats("cumulative").print_stats(top)
+    print(out.getvalue())
+
+
+# --------------------------------------------------------------------------- diagnosis
+
+
+class NullOutput:
+    """A :class:`tf_magics.view.Output` that displays nothing (the view's cost without IOPub)."""
+
+    def show(self, bundle: dict[str, str]) -> object:
+        return object()
+
+    def update(self, handle: object, bundle: dict[str, str]) -> None:
+        pass
+
+    def clear(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+def _fastest(action: Callable[[], object], repeat: int) -> float:
+    """The fastest of ``repeat`` runs: a layer's own cost, with the least noise from a busy
+    machine."""
+    runs = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        action()
+        runs.append(time.perf_counter() - start)
+    return min(runs)
+
+
+@lru_cache(maxsize=1)
+def _async_loop() -> tuple[asyncio.AbstractEventLoop, httpx.AsyncClient]:
+    """A private event loop on a daemon thread with one AsyncClient: tf_magics' architecture,
+    without tf_magics."""
+    import asyncio
+
+    import httpx
+
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, name="bench-async-loop", daemon=True).start()
+    return loop, httpx.AsyncClient(timeout=httpx.Timeout(600.0))
+
+
+async def _async_bare(client: httpx.AsyncClient, url: str, body: dict[str, Any]) -> int:
+    parts: list[str] = []
+    async with client.stream("POST", url, json=body) as response:
+        async for line in response.aiter_lines():
+            if not line.startswith("data:"):
+                continue
+            data = line[5:].strip()
+            if data == "[DONE]":
+                break
+            for choice in json.loads(data).get("choices") or ():
+                piece = (choice.get("delta") or {}).get("content")
+                if piece:
+                    parts.append(piece)
+    return len("".join(parts))
+
+
+def breakdown(url: str, base_url: str, body: dict[str, Any], repeat: int = 3) -> dict[str, float]:
+    """Time the layers of a ``%%chat`` separately, in this warm kernel (fastest of ``repeat``).
+
+    The server must answer every request with the same reply (its ``default``).
+    """
+    import asyncio
+
+    from tf_magics import Chat
+    from tf_magics._types import ContentDelta
+    from tf_magics.render import StreamingMarkdown, render_markdown
+    from tf_magics.view import LiveView
+
+    max_tokens = body["max_tokens"]
+    chat = Chat(base_url=base_url, max_tokens=max_tokens)
+    events: list[Any] = []
+
+    def client_only() -> None:
+        chat.ask(body["messages"][0]["content"], history=False)
+
+    def client_events() -> None:
+        events.clear()
+        chat.ask(body["messages"][0]["content"], history=False, on_event=events.append)
+
+    def with_view() -> None:
+        view = LiveView(NullOutput())
+        reply = chat.ask(
+            body["messages"][0]["content"], history=False, on_event=view.handle, on_idle=view.tick
+        )
+        view.finish(reply)
+
+    def async_bare() -> None:
+        loop, client = _async_loop()
+        asyncio.run_coroutine_threadsafe(_async_bare(client, url, body), loop).result()
+
+    def bare() -> None:
+        bare_stream(url, body)
+
+    client_events()  # warm, and record the events for the replay below
+    text = "".join(e.text for e in events if isinstance(e, ContentDelta))
+
+    def replay() -> None:
+        view = LiveView(NullOutput())
+        for event in events:
+            view.handle(event)
+
+    def feed_only() -> None:
+        markdown = StreamingMarkdown()
+        for event in events:
+            if isinstance(event, ContentDelta):
+                markdown.feed(event.text)
+
+    return {
+        "bare httpx loop, sync (1b)": _fastest(bare, repeat),
+        "bare httpx loop, async, on a private loop thread (result awaited here)": _fastest(
+            async_bare, repeat
+        ),
+        "Chat.ask, no events handler": _fastest(client_only, repeat),
+        "Chat.ask, events collected in a list": _fastest(client_events, repeat),
+        "Chat.ask + LiveView on a null output (no IOPub)": _fastest(with_view, repeat),
+        "LiveView replay of the recorded events (one thread, no network)": _fastest(replay, repeat),
+        "  of which StreamingMarkdown.feed per event": _fastest(feed_only, repeat),
+        "render_markdown(whole reply) once": _fastest(lambda: render_markdown(text), repeat),
+        "  of which without sanitizing": _fastest(
+            lambda: render_markdown(text, sanitize=False), repeat
+        ),
+        "events": float(len(events)),
+    }
+
+
+def profile_view(base_url: str, prompt: str, max_tokens: int, top: int = 25) -> None:
+    """cProfile a LiveView replaying one reply's recorded events (one thread, no network)."""
+    from tf_magics import Chat
+    from tf_magics.view import LiveView
+
+    events: list[Any] = []
+    reply = Chat(base_url=base_url, max_tokens=max_tokens).ask(
+        prompt, history=False, on_event=events.append
+    )
+    profile = cProfile.Profile()
+    profile.enable()
+    view = LiveView(NullOutput())
+    for event in events:
+        view.handle(event)
+    view.finish(reply)
+    profile.disable()
+    out = io.StringIO()
+    out.write(f"\n=== LiveView replay of {len(events):,} events (top {top} by cumulative) ===\n")
+    pstats.Stats(profile, stream=out).strip_dirs().sort_stats("cumulative").print_stats(top)
     print(out.getvalue())
