@@ -147,7 +147,8 @@ def chat_bodies(server: FakeOpenAI) -> list[Any]:
 
 
 def test_a_streamed_reply_is_assembled_and_reported_token_by_token(server: FakeOpenAI) -> None:
-    outcome = chat(server, TextReply(["Hel", "lo", "!"], usage="auto"))
+    # Paced, so each token arrives in a read of its own.
+    outcome = chat(server, TextReply(["Hel", "lo", "!"], usage="auto", tokens_per_second=40))
     completion = outcome.ok
     assert completion.content == "Hello!"
     assert completion.ended == "done"
@@ -155,6 +156,14 @@ def test_a_streamed_reply_is_assembled_and_reported_token_by_token(server: FakeO
     assert [e.text for e in outcome.events if isinstance(e, ContentDelta)] == ["Hel", "lo", "!"]
     assert completion.usage is not None and completion.usage.completion_tokens == 3
     assert chat_bodies(server)[0]["stream"] is True
+
+
+def test_tokens_that_arrive_in_one_read_are_reported_as_one_delta(server: FakeOpenAI) -> None:
+    pieces = [f"t{n} " for n in range(300)]
+    outcome = chat(server, TextReply(pieces))  # unpaced: the whole body in one or two reads
+    deltas = [e.text for e in outcome.events if isinstance(e, ContentDelta)]
+    assert "".join(deltas) == "".join(pieces) == outcome.ok.content
+    assert len(deltas) < 30
 
 
 def test_a_non_streamed_reply_is_read_as_one_body(server: FakeOpenAI) -> None:

@@ -249,3 +249,16 @@ def test_terminal_view_prints_tokens_as_they_arrive() -> None:
     done = Completion(content="Hello", ended="done", finish_reason="stop", usage=Usage(1, 2, 3))
     view.finish(_reply(done, elapsed=0.5))
     assert stream.getvalue().startswith("Hello\n") and "1 in → 2 out" in stream.getvalue()
+
+
+def test_first_token_after_a_quiet_wait_is_shown_at_once() -> None:
+    output = RecordingOutput()
+    clock = Clock()
+    view = LiveView(output, clock=clock, interval=0.1)
+    view.handle(RequestStarted(1, "m", True))
+    for _ in range(3):  # idle ticks while waiting for the first token
+        clock.now += 0.1
+        view.tick()
+    clock.now += 0.01
+    view.handle(ContentDelta("Hi"))
+    assert "Hi" in output.ops[-1][2]["text/html"]

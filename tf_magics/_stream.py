@@ -45,9 +45,26 @@ class ThinkTagSplitter:
         self._thinking = False
         self._done = False
         self._trim = False
-        self.content = ""
-        self.reasoning = ""
+        # Pieces are kept in lists and joined on demand: ``str +=`` on an attribute copies the
+        # whole text on every token, which is quadratic over a long reply.
+        self._content: list[str] = []
+        self._reasoning: list[str] = []
+        self._started = False  # some non-whitespace answer text was released
         self.relabelled = False
+
+    @property
+    def content(self) -> str:
+        """The answer text released so far."""
+        if len(self._content) > 1:
+            self._content[:] = ["".join(self._content)]
+        return self._content[0] if self._content else ""
+
+    @property
+    def reasoning(self) -> str:
+        """The reasoning text released so far."""
+        if len(self._reasoning) > 1:
+            self._reasoning[:] = ["".join(self._reasoning)]
+        return self._reasoning[0] if self._reasoning else ""
 
     def feed(self, text: str) -> tuple[str, str]:
         """Add a piece of content; return the ``(answer, reasoning)`` text it released.
@@ -56,6 +73,11 @@ class ThinkTagSplitter:
         possible think block is held back until it is decided, and whitespace after the closing
         tag is dropped however it arrives.
         """
+        plain = not (self._held or self._thinking or self._trim or "<" in text)
+        if plain and self._started:
+            # The common case: answer text under way, and no tag can start in this piece.
+            self._content.append(text)
+            return text, ""
         text = self._held + text
         self._held = ""
         answer: list[str] = []
@@ -83,21 +105,22 @@ class ThinkTagSplitter:
             opening, closing = text.find(_OPEN), text.find(_CLOSE)
             if closing != -1 and (opening == -1 or closing < opening):
                 self.relabelled = True
-                self.reasoning += self.content + "".join(answer) + text[:closing]
-                self.content = ""
+                self._reasoning.append(self.content + "".join(answer) + text[:closing])
+                self._content.clear()
+                self._started = False
                 answer.clear()
                 text = text[closing + len(_CLOSE) :]
                 self._done = self._trim = True
                 continue
             if opening == -1:
                 rest = self._hold(text, (_OPEN, _CLOSE))
-                if not (self.content or answer) and not rest.strip():
+                if not (self._started or "".join(answer).strip()) and not rest.strip():
                     # Only whitespace so far: a think block may still open. Hold it back.
                     self._held = rest + self._held
                 else:
                     answer.append(rest)
                 break
-            if (self.content + "".join(answer) + text[:opening]).strip():
+            if self._started or ("".join(answer) + text[:opening]).strip():
                 # Not at the start of the reply: a literal mention, not a think block.
                 answer.append(text[: opening + len(_OPEN)])
                 text = text[opening + len(_OPEN) :]
@@ -106,9 +129,15 @@ class ThinkTagSplitter:
             text = text[opening + len(_OPEN) :]
             self._thinking = True
         released_answer, released_thought = "".join(answer), "".join(thought)
-        self.content += released_answer
-        self.reasoning += released_thought
+        self._release(released_answer, released_thought)
         return released_answer, released_thought
+
+    def _release(self, answer: str, thought: str) -> None:
+        if answer:
+            self._content.append(answer)
+            self._started = self._started or bool(answer.strip())
+        if thought:
+            self._reasoning.append(thought)
 
     def _hold(self, text: str, tags: tuple[str, ...]) -> str:
         """Keep back a suffix that may be the start of a tag; return the rest."""
@@ -122,11 +151,11 @@ class ThinkTagSplitter:
         """End of text: release anything held back."""
         held, self._held = self._held, ""
         if self._thinking:
-            self.reasoning += held
+            self._release("", held)
             return "", held
         if self._trim:
             held = held.lstrip()
-        self.content += held
+        self._release(held, "")
         return held, ""
 
 
@@ -159,7 +188,7 @@ class ChunkAccumulator:
 
     def __init__(self) -> None:
         self._think = ThinkTagSplitter()
-        self._reasoning_field = ""
+        self._reasoning_field: list[str] = []
         self._slots: dict[int, _Slot] = {}
         self._order: list[int] = []
         # The server's tool-call index -> the slot of the latest call it opened under it.
@@ -179,14 +208,22 @@ class ChunkAccumulator:
         """Apply one chunk. A chunk carrying an ``error`` object sets :attr:`error`."""
         if not isinstance(chunk, dict):
             return []
+        text = _plain_content(chunk)
+        if text is not None:
+            # Most chunks of a reply carry one piece of text and nothing else.
+            self.chunks += 1
+            if not self.model or not self.id:
+                self._take_identity(chunk)
+            answer, thought = self._think.feed(text)
+            released: list[Event] = [ReasoningDelta(thought)] if thought else []
+            if answer:
+                released.append(ContentDelta(answer))
+            return released
         self.chunks += 1
         if chunk.get("error") not in (None, "", {}):
             error = chunk["error"]
             self.error = error if isinstance(error, dict) else {"message": str(error)}
-        if not self.model and isinstance(chunk.get("model"), str) and chunk["model"]:
-            self.model = chunk["model"]
-        if not self.id and isinstance(chunk.get("id"), str) and chunk["id"]:
-            self.id = chunk["id"]
+        self._take_identity(chunk)
         self._take_usage(chunk)
         events: list[Event] = []
         choices = chunk.get("choices")
@@ -195,6 +232,13 @@ class ChunkAccumulator:
                 if isinstance(choice, dict) and _choice_index(choice) == 0:
                     self._apply_choice(choice, events)
         return events
+
+    def _take_identity(self, chunk: dict[str, Any]) -> None:
+        model, chunk_id = chunk.get("model"), chunk.get("id")
+        if not self.model and isinstance(model, str) and model:
+            self.model = model
+        if not self.id and isinstance(chunk_id, str) and chunk_id:
+            self.id = chunk_id
 
     def _take_usage(self, chunk: dict[str, Any]) -> None:
         # A trailing ``usage: null`` must not erase a usage reported earlier.
@@ -223,7 +267,7 @@ class ChunkAccumulator:
         for key in ("reasoning_content", "reasoning"):
             piece = delta.get(key)
             if isinstance(piece, str) and piece:
-                self._reasoning_field += piece
+                self._reasoning_field.append(piece)
                 events.append(ReasoningDelta(piece))
                 break
         content = delta.get("content")
@@ -331,7 +375,7 @@ class ChunkAccumulator:
     @property
     def reasoning(self) -> str:
         """Reasoning released so far (from reasoning fields and inline think tags)."""
-        return self._reasoning_field + self._think.reasoning
+        return "".join(self._reasoning_field) + self._think.reasoning
 
     def tool_calls(self) -> list[ToolCall]:
         """The tool calls assembled so far, in the order they started."""
@@ -402,6 +446,31 @@ def _is_complete_json(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+_PLAIN_DELTA_KEYS = frozenset(("content", "role"))
+
+
+def _plain_content(chunk: dict[str, Any]) -> str | None:
+    """The text of a chunk that carries nothing else of interest, or ``None``."""
+    if chunk.get("usage") is not None or "error" in chunk or "x_groq" in chunk:
+        return None
+    choices = chunk.get("choices")
+    if type(choices) is not list or len(choices) != 1:
+        return None
+    choice = choices[0]
+    if (
+        type(choice) is not dict
+        or choice.get("finish_reason") is not None
+        or choice.get("index", 0) != 0
+        or choice.get("usage") is not None
+    ):
+        return None
+    delta = choice.get("delta")
+    if type(delta) is not dict or not delta.keys() <= _PLAIN_DELTA_KEYS:
+        return None
+    content = delta.get("content")
+    return content if type(content) is str and content else None
 
 
 def _choice_index(choice: dict[str, Any]) -> int:

@@ -280,11 +280,17 @@ class LiveView:
 
     def flush(self, *, force: bool = False) -> None:
         """Send what changed, unless the last update was less than ``interval`` ago."""
+        current = self._round
+        if not (
+            current.dirty_reasoning or current.pending or current.dirty_tail or current.dirty_tools
+        ):
+            # Nothing to send: do not restart the rate window either, or the first token after
+            # a quiet spell would wait for it.
+            return
         now = self.clock()
         if not force and now - self._last_flush < self.interval:
             return
         self._last_flush = now
-        current = self._round
         if current.dirty_reasoning:
             current.dirty_reasoning = False
             html = reasoning_html(current.reasoning, streaming=True)
@@ -317,7 +323,8 @@ class LiveView:
     def _freeze(self, current: _Round) -> None:
         """Send completed blocks once; the tail continues in a new output below them."""
         sources, current.pending = current.pending, []
-        html = "".join(render_markdown(source) for source in sources)
+        # The blocks are consecutive spans of the reply: one render call for all of them.
+        html = render_markdown("".join(sources))
         current.frozen.append(html)
         text = "\n\n".join(sources)
         if current.tail_slot is None:
