@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -221,8 +222,15 @@ def test_import_and_load_ext_do_not_import_heavy_modules() -> None:
         "{'httpx', 'httpcore', 'markdown', 'nh3', 'pygments', 'ipywidgets', 'docstring_parser'})\n"
         "print(heavy)\n"
     )
+    # Without the background warm-up, which imports them on purpose after loading.
+    env = {**os.environ, "TF_MAGICS_NO_PREWARM": "1"}
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        env=env,
     ).stdout
     assert out.strip().splitlines()[-1] == "[]"
 
@@ -262,3 +270,26 @@ def test_tools_flag_and_tools_commands(ip: Any, fake_server: FakeOpenAI, capsys:
 
     rendered, _ = history_view(html)
     assert "lookup" in rendered and "cba" in rendered
+
+
+def test_loading_warms_up_the_first_chat_in_the_background() -> None:
+    code = (
+        "import sys, time\n"
+        "from IPython.testing.globalipapp import start_ipython\n"
+        "ip = start_ipython()\n"
+        "ip.run_line_magic('load_ext', 'tf_magics')\n"
+        "deadline = time.monotonic() + 30\n"
+        "while 'nh3' not in sys.modules and time.monotonic() < deadline:\n"
+        "    time.sleep(0.05)\n"
+        "print(all(m in sys.modules for m in ('httpx', 'markdown', 'nh3', 'tf_magics.chat')))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TF_MAGICS_NO_PREWARM"}
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        env=env,
+    ).stdout
+    assert out.strip().splitlines()[-1] == "True"

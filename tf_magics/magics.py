@@ -22,7 +22,9 @@ stream at once: the partial reply stays visible and in the history, marked as in
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 from typing import TYPE_CHECKING, Any, cast
 
 from IPython.core.error import UsageError
@@ -77,6 +79,23 @@ def interpolate(text: str, namespace: dict[str, Any]) -> str:
     return _PLACEHOLDER.sub(substitute, text)
 
 
+def _prewarm() -> None:
+    """Import and build, in the background, what the first ``%%chat`` needs.
+
+    The HTTP client, the Markdown renderer, pygments, the sanitizer and the TLS context cost a
+    few hundred milliseconds the first time; done here while the user types the first prompt.
+    A failure is harmless: the same work simply happens later, on first use.
+    """
+    try:
+        from . import _client, chat, view  # noqa: F401
+        from .render import render_markdown
+
+        _client._ssl_context()
+        render_markdown("*warm*\n\n```python\nx = 1\n```\n\n| a |\n|---|\n| 1 |\n")
+    except Exception:  # never let a background warm-up disturb the notebook
+        return
+
+
 def _in_kernel(shell: Any) -> bool:
     return getattr(shell, "kernel", None) is not None
 
@@ -93,6 +112,9 @@ class ChatMagics(Magics):
         self.chats: dict[str, Chat] = {}
         self.last_reply: Reply | None = None
         self.panels: list[Any] = []
+        # Loading stays instant; the first %%chat should not pay for imports either.
+        if not os.environ.get("TF_MAGICS_NO_PREWARM"):
+            threading.Thread(target=_prewarm, name="tf_magics-prewarm", daemon=True).start()
 
     def close(self) -> None:
         """Undo what loading did (``%unload_ext``)."""
