@@ -983,15 +983,30 @@ def test_one_connection_is_reused_across_streamed_and_plain_calls(server: FakeOp
     assert len(opened) == 1
 
 
+def test_a_plain_http_pool_needs_no_tls_and_follows_no_redirect(server: FakeOpenAI) -> None:
+    client = Client()
+
+    async def main() -> None:
+        try:
+            plain = client._pool("http://127.0.0.1:1/v1")
+            secure = client._pool("https://example.invalid/v1")
+            assert plain is not secure
+            assert not plain.follow_redirects and secure.follow_redirects
+        finally:
+            await client.aclose()
+
+    asyncio.run(main())
+
+
 def test_one_pool_serves_every_call_on_a_loop(server: FakeOpenAI) -> None:
     client = Client()
 
     async def main() -> None:
         try:
             await client.chat(options(server), MESSAGES, ChunkAccumulator())
-            pool = client._pool()
+            pool = client._pool(server.base_url)
             await client.chat(options(server), MESSAGES, ChunkAccumulator())
-            assert client._pool() is pool
+            assert client._pool(server.base_url) is pool
             assert len(client._pools) == 1
         finally:
             await client.aclose()

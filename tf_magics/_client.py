@@ -94,10 +94,12 @@ class Client:
     ) -> None:
         self._transport = transport
         self._sleep = sleep
-        # One pool per event loop: an httpx.AsyncClient cannot be shared between loops.
-        self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
-            weakref.WeakKeyDictionary()
-        )
+        # One pool per event loop (an httpx.AsyncClient cannot be shared between loops) and per
+        # scheme: a plain-http pool (a local server) never needs the TLS context, which costs
+        # ~0.1 s to build.
+        self._pools: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[bool, httpx.AsyncClient]
+        ] = weakref.WeakKeyDictionary()
         #: Base URLs that rejected ``stream_options``; it is not sent to them again.
         self.rejects_stream_options: set[str] = set()
         #: Base URLs that answer streamed requests with tools with an empty stream.
@@ -105,25 +107,27 @@ class Client:
         #: ``GET /models`` answers per base URL (the first one is the default model).
         self.models_cache: dict[str, list[ModelInfo]] = {}
 
-    def _pool(self) -> httpx.AsyncClient:
-        loop = asyncio.get_running_loop()
-        pool = self._pools.get(loop)
+    def _pool(self, url: str) -> httpx.AsyncClient:
+        secure = not url.startswith("http://")
+        pools = self._pools.setdefault(asyncio.get_running_loop(), {})
+        pool = pools.get(secure)
         if pool is None or pool.is_closed:
             pool = httpx.AsyncClient(
                 transport=self._transport,
-                verify=_ssl_context(),
+                # Without TLS, no certificate is ever checked; and no redirect is followed, so
+                # a plain-http pool can never be led to an https URL.
+                verify=_ssl_context() if secure else False,
                 headers={"user-agent": f"tf_magics/{__version__}"},
                 limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
-                follow_redirects=True,
+                follow_redirects=secure,
             )
-            self._pools[loop] = pool
+            pools[secure] = pool
         return pool
 
     async def aclose(self) -> None:
-        """Close the pool that belongs to the running event loop."""
-        loop = asyncio.get_running_loop()
-        pool = self._pools.pop(loop, None)
-        if pool is not None:
+        """Close the pools that belong to the running event loop."""
+        pools = self._pools.pop(asyncio.get_running_loop(), {})
+        for pool in pools.values():
             await pool.aclose()
 
     # -- public API --
@@ -223,7 +227,7 @@ class Client:
         on_event: EventSink | None,
     ) -> Completion:
         url = f"{_require_base_url(options)}/chat/completions"
-        pool = self._pool()
+        pool = self._pool(url)
         headers = _headers(options, stream=bool(body.get("stream")))
         request = pool.build_request(
             "POST", url, json=body, headers=headers, timeout=_timeout(options)
@@ -261,7 +265,7 @@ class Client:
     ) -> httpx.Response:
         """A simple request with the same retry policy, read whole."""
         attempts = options.max_retries + 1
-        pool = self._pool()
+        pool = self._pool(url)
         for attempt in range(1, attempts + 1):
             try:
                 response = await pool.request(

@@ -30,15 +30,38 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import importlib
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from ._arguments import ToolArgumentError, validate_arguments
-from ._results import DEFAULT_MAX_RESULT_CHARS, NO_RESULT_TEXT, serialize_result
-from ._schema import FieldSpec, function_schema
-from ._tool_runner import CallSync, Confirm, run_tool_call, run_tool_calls
+if TYPE_CHECKING:
+    from ._arguments import ToolArgumentError, validate_arguments
+    from ._results import DEFAULT_MAX_RESULT_CHARS, NO_RESULT_TEXT, serialize_result
+    from ._schema import FieldSpec
+    from ._tool_runner import CallSync, Confirm, run_tool_call, run_tool_calls
+
+# The machinery is imported on first use: a notebook without tools never pays for it.
+_LAZY = {
+    "ToolArgumentError": "_arguments",
+    "validate_arguments": "_arguments",
+    "DEFAULT_MAX_RESULT_CHARS": "_results",
+    "NO_RESULT_TEXT": "_results",
+    "serialize_result": "_results",
+    "CallSync": "_tool_runner",
+    "Confirm": "_tool_runner",
+    "run_tool_call": "_tool_runner",
+    "run_tool_calls": "_tool_runner",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __package__), name)
+
 
 __all__ = [
     "DEFAULT_MAX_RESULT_CHARS",
@@ -126,6 +149,8 @@ class Tool:
         ToolDefinitionError
             If ``fn`` cannot be described honestly.
         """
+        from ._schema import function_schema
+
         described = function_schema(fn, name=name, description=description)
         return cls(
             name=described.name,
@@ -150,6 +175,8 @@ class Tool:
 
     def validate(self, raw: Any, *, notes: list[str] | None = None) -> dict[str, Any]:
         """Check and convert decoded JSON arguments; see :func:`validate_arguments`."""
+        from ._arguments import validate_arguments
+
         return validate_arguments(self, raw, notes=notes)
 
     def __repr__(self) -> str:

@@ -173,7 +173,7 @@ class TurnRunner:
         return await self._request(round_number, tools, stream=False)
 
     async def _run_tools(self, completion: Completion) -> None:
-        from ._tools import run_tool_call
+        from ._tool_runner import run_tool_call
 
         assert self.registry is not None
         for call in completion.tool_calls:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 from typing import TYPE_CHECKING, Any, cast
 
 from IPython.core.error import UsageError
@@ -86,6 +87,7 @@ def _prewarm() -> None:
     few hundred milliseconds the first time; done here while the user types the first prompt.
     A failure is harmless: the same work simply happens later, on first use.
     """
+    time.sleep(0.2)  # let the %load_ext cell finish first: this thread competes for the GIL
     try:
         from . import _client, chat, view  # noqa: F401
         from .render import render_markdown
