@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from ._tools import Tool, ToolRegistry, default_registry, tool
     from ._types import Completion, Message, ToolCall, ToolResult, Usage
     from .chat import Chat
+    from .control_panel import panel
     from .conversation import Conversation
-    from .panel import panel
     from .reply import Reply
     from .settings import ChatSettings
 
@@ -61,7 +61,7 @@ _LAZY = {
     "ToolResult": "_types",
     "Usage": "_types",
     "default_registry": "_tools",
-    "panel": "panel",
+    "panel": "control_panel",
     "tool": "_tools",
 }
 

@@ -479,7 +479,7 @@ def _panel_parser() -> _Parser:
 
 def _panel(magics: ChatMagics, argv: list[str]) -> Any:
     args = _panel_parser().parse_args(argv)
-    from .panel import show_panel
+    from .control_panel import show_panel
 
     return show_panel(magics, args.conversation)
 

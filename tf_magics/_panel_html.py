@@ -8,6 +8,7 @@ the text fallback. ipywidgets' ``HTML`` widget puts its value into the page as i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -48,7 +49,7 @@ PANEL_CSS = """
 .tf-magics-panel .tf-column { padding: 0 4px; }
 .tf-magics-panel .tf-hint { font-size: 11.5px; line-height: 1.35; min-height: 2.7em; }
 .tf-magics-panel .tf-history {
-  font-size: 12px; line-height: 1.4; max-height: 170px; overflow-y: auto;
+  font-size: 12px; line-height: 1.4; max-height: 170px; overflow-y: auto; overflow-x: hidden;
   border: 1px solid var(--jp-border-color2, #ddd); border-radius: 4px; padding: 4px 8px;
   background: var(--jp-layout-color1, #fafafa);
 }
@@ -56,7 +57,7 @@ PANEL_CSS = """
   white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
 }
 .tf-magics-panel .tf-tag {
-  display: inline-block; min-width: 44px; font-size: 10.5px; font-weight: 600;
+  display: inline-block; min-width: 46px; margin-right: 6px; font-size: 10.5px; font-weight: 600;
   color: var(--jp-ui-font-color2, #666);
 }
 .tf-magics-panel .tf-tag-user { color: var(--jp-brand-color1, #1976d2); }
@@ -64,7 +65,18 @@ PANEL_CSS = """
 .tf-magics-panel .tf-tag-tool { color: var(--jp-warn-color1, #f57c00); }
 .tf-magics-panel .tf-usage { font-size: 12px; }
 .tf-magics-panel .tf-status { font-size: 12px; min-height: 1.4em; }
-.tf-magics-panel textarea { font-size: 12.5px; line-height: 1.4; }
+.tf-magics-panel .widget-html-content { flex: 1 1 auto; min-width: 0; }
+.tf-magics-panel .tf-label { justify-content: flex-end; padding-right: 8px; }
+.tf-magics-panel .tf-magics-stop {
+  display: flex; flex-wrap: wrap; align-items: center; min-width: 0; flex: 1 1 0%;
+}
+.tf-magics-panel .tf-magics-stop .widget-text { flex: 1 1 120px; min-width: 0; }
+.tf-magics-panel .tf-magics-stop .widget-text input {
+  width: calc(100% - 4px); box-sizing: border-box;
+}
+.tf-magics-panel textarea {
+  font-family: var(--jp-ui-font-family, sans-serif); font-size: 13px; line-height: 1.45;
+}
 </style>
 """
 
@@ -132,7 +144,7 @@ def _short_number(value: int) -> str:
     return str(value)
 
 
-def usage_chart_svg(usages: Sequence[Usage | None], *, width: int = 360, height: int = 92) -> str:
+def usage_chart_svg(usages: Sequence[Usage | None], *, width: int = 520, height: int = 100) -> str:
     """A bar chart of prompt tokens (and completion tokens on top) per turn, as inline SVG.
 
     Every turn re-sends the whole history, so the prompt bars grow turn after turn: the chart
@@ -154,7 +166,7 @@ def usage_chart_svg(usages: Sequence[Usage | None], *, width: int = 360, height:
     plot_w, plot_h = width - left - right, height - top - bottom
     totals = [(u.prompt_tokens or 0) + (u.completion_tokens or 0) if u else 0 for u in usages]
     peak = max(max(totals), 1)
-    slot = plot_w / len(usages)
+    slot = min(plot_w / len(usages), 44.0)  # few turns: bars side by side, growing rightwards
     bar = max(1.0, min(26.0, slot * 0.7))
     label_every = max(1, round(len(usages) / 12))
     parts = [
@@ -209,8 +221,12 @@ def _bar(
     )
 
 
+_MARKUP = re.compile(r"^\s{0,3}(?:#{1,6}\s+|[-*+]\s+|\d+[.)]\s+|>\s?)|```\w*|\*\*|__|`", re.M)
+
+
 def _preview(text: str, limit: int = _PREVIEW_CHARS) -> str:
-    flat = " ".join(text.split())
+    """One line of plain text: Markdown markers dropped, whitespace folded, cut at ``limit``."""
+    flat = " ".join(_MARKUP.sub("", text).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
@@ -301,7 +317,7 @@ def settings_summary(settings: ChatSettings, conversation: Conversation) -> tupl
     )
     turns = len(conversation.turns())
     title = f"tf_magics panel — conversation {conversation.name!r} ({turns} turns)"
-    text = "\n".join([title, *(f"  {name:<16} {value}" for name, value in rows)])
+    text = "\n".join([title, *(f"  {name:<18} {value}" for name, value in rows)])
     cells = "".join(
         f'<tr><td style="text-align:left;padding-right:1em"><code>{escape(name)}</code></td>'
         f'<td style="text-align:left">{escape(value)}</td></tr>'

@@ -120,6 +120,8 @@ class ChatMagics(Magics):
 
     def close(self) -> None:
         """Undo what loading did (``%unload_ext``)."""
+        for panel in list(self.panels):
+            panel.close()
         if self.settings in self.ip.configurables:
             self.ip.configurables.remove(self.settings)
 

@@ -49,8 +49,8 @@ lazily.
 from __future__ import annotations
 
 import html as _html
+import os
 import re
-import secrets
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -67,11 +67,14 @@ _FENCE_RE = re.compile(r"^( *)(`{3,}|~{3,})(.*)$")
 _MARKER_RE = re.compile(r"^( *)([-*+]|\d{1,9}[.)])( +|$)(.*)$")
 _HR_RE = re.compile(r"^ {0,3}([-*_])(?: *\1){2,} *$")
 _QUOTE_RE = re.compile(r"^ {0,3}>")
+_SETEXT_RE = re.compile(r"^ {0,3}=+ *$")  # "---" under a paragraph is a thematic break to us
 _HEADING_RE = re.compile(r"^ {0,3}#{1,6}(?: |$)")
 _TABLE_DELIMITER_RE = re.compile(r"^ *\|? *:?-+:? *(?:\| *:?-+:? *)*\|? *$")
 _MAX_LIST_DEPTH = 12
 _DETAILS_OPEN_RE = re.compile(r"<details(?: +open)? *>", re.IGNORECASE)
 _DETAILS_CLOSE_RE = re.compile(r"</details *>", re.IGNORECASE)
+_DETAILS_CLOSE_LINE_RE = re.compile(r"^ *</details *> *$", re.IGNORECASE)
+_HASHTAG_RE = re.compile(r"#+[^#\s]")
 
 
 def _indent(line: str) -> int:
@@ -183,7 +186,9 @@ class _LineMachine:
         if marker and n < base + 4 and (self.items or not lazy or _can_interrupt(marker)):
             return self._item_line(marker, n, lazy)
         quote = bool(_QUOTE_RE.match(line))
-        starts_block = quote or bool(_HR_RE.match(line) or _HEADING_RE.match(line))
+        starts_block = quote or bool(
+            _HR_RE.match(line) or _HEADING_RE.match(line) or (lazy and _SETEXT_RE.match(line))
+        )
         if self.items and n < self.items[-1] and (starts_block or not lazy):
             self._pop_items(n)
             if not lazy and n >= (self.items[-1] if self.items else 0) + 4:
@@ -249,7 +254,7 @@ class _Stash:
     """Placeholders for HTML cut out before markdown runs and put back after it."""
 
     def __init__(self) -> None:
-        self.prefix = f"tfstash{secrets.token_hex(6)}x"
+        self.prefix = f"tfstash{os.urandom(6).hex()}x"
         self.items: list[str] = []
         self._pattern = re.compile(rf"(<p>)?{self.prefix}(\d+)y(</p>)?")
 
@@ -297,37 +302,47 @@ def _rewrite(text: str, stash: _Stash, partial: bool) -> str:
         elif kind == "blank":
             out.append("")
         else:
-            if info.new_block or (
-                prev_kind == "text" and not machine.items and _starts_table(line, lines, i)
-            ):
+            top_level_text = prev_kind == "text" and not machine.items
+            if info.new_block or _starts_block(line, lines, i, top_level_text):
                 out.append("")
             if kind == "code" and in_list and not machine.items:
                 # Python-Markdown would add indented code after a list to its last item: an
                 # empty paragraph in between (removed after rendering) keeps them apart.
                 out.extend(["", stash.store(""), ""])
-            if kind == "item":
-                marker = _MARKER_RE.match(line)
-                assert marker is not None
-                symbol, content = marker.group(2).replace(")", "."), marker.group(4)
-                if _is_marker(content):  # "1. 1. 1. ..." would nest (and recurse) per marker
-                    content = re.sub(r"^(\d*)([-*+.)])", r"\1\\\2", content)
-                out.append(f"{pad}{symbol} {content}")
-            else:
-                out.append(pad + " " * max(info.extra, 0) + line.lstrip(" "))
-                if kind == "code":
-                    verbatim.add(len(out) - 1)
+            if kind == "code":
+                verbatim.add(len(out))
+            out.append(_line_source(line, info, pad))
         prev_kind = kind
     if fence is not None:  # CommonMark: an unclosed fence runs to the end of the document
         _emit_fence(out, verbatim, fence, stash)
     return _protect_inline(out, verbatim, stash, partial)
 
 
+def _line_source(line: str, info: _Line, pad: str) -> str:
+    """A non-fence line, re-indented for Python-Markdown."""
+    if info.kind == "item":
+        marker = _MARKER_RE.match(line)
+        assert marker is not None
+        symbol, content = marker.group(2).replace(")", "."), marker.group(4)
+        if _is_marker(content):  # "1. 1. 1. ..." would nest (and recurse) once per marker
+            content = re.sub(r"^(\d*)([-*+.)])", r"\1\\\2", content)
+        return f"{pad}{symbol} {content}"
+    text = line.lstrip(" ")
+    if info.kind == "text" and _HASHTAG_RE.match(text):  # "#word" is no heading in CommonMark
+        text = "\\" + text
+    return pad + " " * max(info.extra, 0) + text
+
+
 def _dedent(line: str, indent: int) -> str:
     return line[min(indent, _indent(line)) :]
 
 
-def _starts_table(line: str, lines: list[str], i: int) -> bool:
-    return "|" in line and i + 1 < len(lines) and bool(_TABLE_DELIMITER_RE.match(lines[i + 1]))
+def _starts_block(line: str, lines: list[str], i: int, after_paragraph: bool) -> bool:
+    """A ``</details>`` line (a table would take it for a row), or a table under a paragraph."""
+    if _DETAILS_CLOSE_LINE_RE.match(line):
+        return True
+    table = "|" in line and i + 1 < len(lines) and _TABLE_DELIMITER_RE.match(lines[i + 1])
+    return after_paragraph and bool(table)
 
 
 def _emit_fence(
@@ -607,13 +622,16 @@ _STYLE_PROPERTIES = frozenset(
      "overflow-x", "padding", "text-decoration"}
 )  # fmt: skip
 _STYLE_BLOCKLIST = ("expression", "url(", "\\", "javascript", "behavior", "binding", "@import")
+_C0_AND_SPACE = "".join(map(chr, range(33)))
+_TAB_OR_NEWLINE_RE = re.compile(r"[\t\n\r]")
 _IMAGE_DATA_RE = re.compile(r"data:image/(?:png|jpeg|gif|webp);", re.IGNORECASE)
 
 
 def _filter_attribute(element: str, attribute: str, value: str) -> str | None:
     """Allow-list attribute values nh3 cannot express on its own (values arrive decoded)."""
     if attribute in ("href", "src"):
-        lowered = value.strip().lower()
+        # What a browser's URL parser does before it reads the scheme.
+        lowered = _TAB_OR_NEWLINE_RE.sub("", value.strip(_C0_AND_SPACE)).lower()
         if lowered.startswith("data:"):
             ok = element == "img" and attribute == "src" and _IMAGE_DATA_RE.match(lowered)
             return value if ok else None

@@ -37,8 +37,6 @@ nbviewer) the panel's output carries a text and HTML summary of the settings ins
 from __future__ import annotations
 
 import contextlib
-import sys
-import types
 from collections.abc import Callable, Iterator
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -46,8 +44,8 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 from traitlets import TraitError
 
+from ._panel_controls import OptionalSlider, PanelControls, WidgetOutput, tool_switch, walk_widgets
 from ._panel_html import (
-    PANEL_CSS,
     compact_history_html,
     conversation_summary_html,
     hint_html,
@@ -63,7 +61,6 @@ if TYPE_CHECKING:
     from .conversation import Conversation
     from .magics import ChatMagics
     from .reply import Reply
-    from .view import Bundle
 
 __all__ = ["ChatPanel", "panel", "show_panel"]
 
@@ -79,115 +76,11 @@ WATCHED = (
     "stream",
     "history_max_turns",
 )
-_LABEL_WIDTH = "86px"
 _MODELS_TIMEOUT = 2.0  # seconds: the panel must never hang on a slow /models
-_UNSET_HANDLE = "#b0b0b0"
 _MAX_STOP = 4
 
 
-def _layout(**kwargs: Any) -> Any:
-    return widgets.Layout(**kwargs)
-
-
-def _section(title: str) -> Any:
-    return widgets.HTML(f'<div class="tf-section">{escape(title)}</div>')
-
-
-def _button(description: str, icon: str, tooltip: str, css: str) -> Any:
-    button = widgets.Button(
-        description=description, icon=icon, tooltip=tooltip, layout=_layout(width="auto")
-    )
-    button.add_class(css)
-    return button
-
-
-class OptionalSlider:
-    """A slider for a setting that may be unset.
-
-    Moving the slider sets the value; ticking "server default" unsets it (nothing is sent). While
-    unset, the slider rests at ``resting`` with a grey handle and no readout.
-
-    Parameters
-    ----------
-    label
-        The description shown left of the slider.
-    low, high
-        The range.
-    resting
-        Where the slider sits while the value is unset (the usual server default).
-    css
-        A CSS class for the row (tests and the browser test find controls by class).
-    """
-
-    def __init__(self, label: str, low: float, high: float, resting: float, css: str) -> None:
-        self.resting = resting
-        self.slider = widgets.FloatSlider(
-            value=resting,
-            min=low,
-            max=high,
-            step=0.05,
-            description=label,
-            readout_format=".2f",
-            continuous_update=False,  # one change when the handle is let go, not one per pixel
-            style={"description_width": _LABEL_WIDTH},
-            layout=_layout(flex="1 1 auto", width="auto", min_width="220px"),
-        )
-        self.default = widgets.Checkbox(
-            value=True,
-            description="server default",
-            indent=False,
-            tooltip="Leave it unset: nothing is sent and the server's default applies.",
-            layout=_layout(width="auto", flex="0 0 auto", margin="0 0 0 8px"),
-        )
-        self.box = widgets.HBox([self.slider, self.default], layout=_layout(width="100%"))
-        self.box.add_class(css)
-
-    def show(self, value: float | None) -> None:
-        """Show a setting's value (``None`` = unset)."""
-        if value is not None:
-            self.slider.value = value
-        self.default.value = value is None
-        self.slider.readout = value is not None
-        self.slider.style.handle_color = _UNSET_HANDLE if value is None else None
-
-
-class WidgetOutput:
-    """Where a reply started from the panel is shown: an ``ipywidgets.Output`` in the panel.
-
-    A button callback has no cell output to stream into, so the live view writes to the
-    widget's ``outputs`` instead (the :class:`tf_magics.view.Output` protocol). Updates replace
-    one entry; the view rate-limits them.
-    """
-
-    def __init__(self, widget: Any) -> None:
-        self.widget = widget
-        self._clear_pending = False
-
-    def show(self, bundle: Bundle) -> int:
-        """Append an output; its position is the handle."""
-        if self._clear_pending:
-            self.widget.outputs = ()
-            self._clear_pending = False
-        self.widget.outputs = (*self.widget.outputs, _display_data(bundle))
-        return len(self.widget.outputs) - 1
-
-    def update(self, handle: int, bundle: Bundle) -> None:
-        """Replace the output at ``handle``."""
-        outputs = list(self.widget.outputs)
-        if 0 <= handle < len(outputs):
-            outputs[handle] = _display_data(bundle)
-            self.widget.outputs = tuple(outputs)
-
-    def clear(self) -> None:
-        """Clear when the next output arrives (no flicker)."""
-        self._clear_pending = True
-
-
-def _display_data(bundle: Bundle) -> dict[str, Any]:
-    return {"output_type": "display_data", "data": dict(bundle), "metadata": {}}
-
-
-class ChatPanel:
+class ChatPanel(PanelControls):
     """Widgets bound to the notebook's :class:`~tf_magics.ChatSettings` and one conversation.
 
     Build one with :func:`panel` or ``%chat panel``; display it like any object (it is not a
@@ -229,7 +122,7 @@ class ChatPanel:
         self._shown_tools: tuple[str, ...] | None = None
         self.tool_switches: dict[str, Any] = {}
         magics.chat_for(self.name)  # the conversation exists from now on
-        self._build()
+        super().__init__()
         self._connect()
         self.refresh()
         if fetch_models and not self.model.options:
@@ -248,158 +141,6 @@ class ChatPanel:
     def conversation(self) -> Conversation:
         """The panel's conversation."""
         return self.chat.conversation
-
-    # -- building --
-
-    def _build(self) -> None:
-        header = self._build_header()
-        columns = widgets.GridBox(
-            [self._build_settings_column(), self._build_conversation_column()],
-            layout=_layout(
-                grid_template_columns="repeat(auto-fit, minmax(360px, 1fr))",
-                grid_gap="6px 22px",
-                width="100%",
-            ),
-        )
-        self.status = widgets.HTML(status_html("info", ""))
-        self.replies = widgets.Output(layout=_layout(width="100%"))
-        self.replies.add_class("tf-magics-replies")
-        self.widget = widgets.VBox(
-            [header, columns, self.status, self.replies],
-            layout=_layout(width="100%", max_width="1200px"),
-        )
-        self.widget.add_class("tf-magics-panel")
-
-    def _build_header(self) -> Any:
-        self.title = widgets.HTML(layout=_layout(flex="1 1 auto"))
-        self.conversation_picker = widgets.Dropdown(
-            description="Conversation",
-            style={"description_width": "auto"},
-            layout=_layout(width="230px"),
-        )
-        self.conversation_picker.add_class("tf-magics-conversation")
-        self.new_name = widgets.Text(
-            placeholder="new conversation",
-            tooltip="A name for a new conversation (cells use it with %%chat -c NAME)",
-            layout=_layout(width="150px"),
-        )
-        self.add_conversation = _button(
-            "", "plus", "Start a conversation with this name", "tf-magics-add"
-        )
-        return widgets.HBox(
-            [
-                widgets.HTML(PANEL_CSS, layout=_layout(display="none")),
-                self.title,
-                self.conversation_picker,
-                self.new_name,
-                self.add_conversation,
-            ],
-            layout=_layout(width="100%", align_items="center"),
-        )
-
-    def _build_settings_column(self) -> Any:
-        self.system = widgets.Textarea(
-            placeholder="System prompt: who the model is and how it should answer…",
-            rows=5,
-            layout=_layout(width="100%"),
-        )
-        self.system.add_class("tf-magics-system")
-        self.model = widgets.Combobox(
-            description="Model",
-            placeholder="the server's first model",
-            ensure_option=False,
-            style={"description_width": _LABEL_WIDTH},
-            layout=_layout(flex="1 1 auto", width="auto"),
-        )
-        self.model.add_class("tf-magics-model")
-        self.refresh_models = _button(
-            "", "sync", "List the server's models (GET /models)", "tf-magics-models"
-        )
-        self.temperature = OptionalSlider("Temperature", 0.0, 2.0, 1.0, "tf-magics-temperature")
-        self.top_p = OptionalSlider("Top p", 0.0, 1.0, 1.0, "tf-magics-top-p")
-        self.hint = widgets.HTML()
-        self.max_tokens = widgets.BoundedIntText(
-            description="Max tokens",
-            min=1,
-            max=10_000_000,
-            continuous_update=False,
-            style={"description_width": _LABEL_WIDTH},
-            layout=_layout(width="190px"),
-        )
-        self.seed = widgets.Text(
-            description="Seed",
-            placeholder="random",
-            continuous_update=False,
-            style={"description_width": "40px"},
-            layout=_layout(width="140px"),
-        )
-        self.stream = widgets.Checkbox(
-            description="stream", indent=False, layout=_layout(width="auto", margin="0 0 0 12px")
-        )
-        self.stop = widgets.TagsInput(
-            allowed_tags=[],
-            allow_duplicates=False,
-            placeholder="stop sequence, Enter",
-            layout=_layout(flex="1 1 auto", width="auto"),
-        )
-        stop_label = widgets.Label("Stop", layout=_layout(width=_LABEL_WIDTH, min_width="86px"))
-        return _column(
-            _section("Prompt and sampling"),
-            self.system,
-            widgets.HBox([self.model, self.refresh_models], layout=_layout(width="100%")),
-            self.temperature.box,
-            self.top_p.box,
-            self.hint,
-            widgets.HBox([self.max_tokens, self.seed, self.stream], layout=_layout(width="100%")),
-            widgets.HBox([stop_label, self.stop], layout=_layout(width="100%")),
-        )
-
-    def _build_conversation_column(self) -> Any:
-        self.summary = widgets.HTML()
-        self.new_button = _button(
-            "New", "file", "Forget the messages (the system prompt stays)", "tf-magics-new"
-        )
-        self.undo_button = _button("Undo", "undo", "Forget the last turn", "tf-magics-undo")
-        self.retry_button = _button(
-            "Retry",
-            "redo",
-            "Ask the last question again (the reply appears below)",
-            "tf-magics-retry",
-        )
-        self.trim_keep = widgets.BoundedIntText(
-            value=6,
-            min=0,
-            max=100_000,
-            description="keep last",
-            style={"description_width": "auto"},
-            layout=_layout(width="125px"),
-        )
-        self.trim_button = _button("Trim", "cut", "Drop the oldest turns now", "tf-magics-trim")
-        self.trim_auto = widgets.Checkbox(
-            description="always",
-            indent=False,
-            tooltip="Trim to this many turns before every request (history_max_turns)",
-            layout=_layout(width="auto", margin="0 0 0 6px"),
-        )
-        self.chart = widgets.HTML(layout=_layout(width="100%"))
-        self.history = widgets.HTML(layout=_layout(width="100%"))
-        self.tools_box = widgets.HBox(layout=_layout(flex_flow="row wrap", width="100%"))
-        return _column(
-            _section("Conversation"),
-            self.summary,
-            widgets.HBox(
-                [self.new_button, self.undo_button, self.retry_button],
-                layout=_layout(width="100%", flex_flow="row wrap"),
-            ),
-            widgets.HBox(
-                [self.trim_keep, widgets.Label("turns"), self.trim_button, self.trim_auto],
-                layout=_layout(width="100%", align_items="center", flex_flow="row wrap"),
-            ),
-            self.chart,
-            self.history,
-            _section("Tools"),
-            self.tools_box,
-        )
 
     # -- wiring --
 
@@ -760,15 +501,9 @@ class ChatPanel:
             self.tool_switches[tool.name].value = tool.enabled
 
     def _tool_switch(self, tool: Any) -> Any:
-        label = tool.name + (" (asks first)" if tool.confirm else "")
-        switch = widgets.Checkbox(
-            value=tool.enabled,
-            description=label,
-            tooltip=tool.description,
-            indent=False,
-            layout=_layout(width="auto", margin="0 14px 0 0"),
+        switch = tool_switch(
+            tool.name, tool.description, enabled=tool.enabled, confirm=tool.confirm
         )
-        switch.add_class("tf-magics-tool")
         switch.observe(partial(self._tool_ticked, tool.name), names="value")
         return switch
 
@@ -779,6 +514,8 @@ class ChatPanel:
         if tool is not None:
             tool.enabled = change["new"]
             self._changed()
+            state = "on" if tool.enabled else "off"
+            self.say(f"Tool {name} is {state} (for every conversation).", "ok")
 
     # -- output --
 
@@ -804,7 +541,7 @@ class ChatPanel:
 
     def all_widgets(self) -> Iterator[Any]:
         """Every widget in the panel (for tests and tools that inspect widget state)."""
-        return _walk(self.widget)
+        return walk_widgets(self.widget)
 
     def close(self) -> None:
         """Stop following the settings and close every widget of the panel."""
@@ -818,31 +555,9 @@ class ChatPanel:
             widget.close()
 
 
-def _column(*children: Any) -> Any:
-    column = widgets.VBox(list(children), layout=_layout(width="100%", min_width="0"))
-    column.add_class("tf-column")
-    return column
-
-
 def _parse_seed(text: str) -> int | None:
     text = text.strip()
     return int(text) if text else None
-
-
-def _walk(root: Any) -> Iterator[Any]:
-    """The widget and every widget it refers to (children, layout, style), each once."""
-    seen: set[int] = set()
-    stack = [root]
-    while stack:
-        widget = stack.pop()
-        if id(widget) in seen:
-            continue
-        seen.add(id(widget))
-        yield widget
-        for key in widget.keys:
-            value = getattr(widget, key, None)
-            items = value if isinstance(value, (list, tuple)) else (value,)
-            stack.extend(item for item in items if isinstance(item, widgets.Widget))
 
 
 # -- entry points ----------------------------------------------------------------------------------
@@ -890,17 +605,3 @@ def panel(conversation: str | None = None) -> ChatPanel:
         shell.extension_manager.load_extension("tf_magics")
         magics = shell.magics_manager.registry["ChatMagics"]
     return ChatPanel(magics, conversation)
-
-
-class _CallableModule(types.ModuleType):
-    """Lets ``tf_magics.panel()`` work after ``import tf_magics.panel``.
-
-    Importing a submodule sets it as an attribute of its package, so once ``%chat panel`` has
-    imported this module, ``tf_magics.panel`` is the module rather than the function.
-    """
-
-    def __call__(self, conversation: str | None = None) -> ChatPanel:
-        return panel(conversation)
-
-
-sys.modules[__name__].__class__ = _CallableModule
