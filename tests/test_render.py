@@ -67,8 +67,8 @@ def assert_inert(html: str) -> None:
 
 
 def squash(html: str) -> str:
-    """HTML with the whitespace between tags removed, for comparing renderings."""
-    return re.sub(r">\s+<", "><", html).strip()
+    """HTML with whitespace runs collapsed and none next to tags, for comparing renderings."""
+    return re.sub(r" ?(<[^>]*>) ?", r"\1", re.sub(r"\s+", " ", html)).strip()
 
 
 def tags(html: str) -> list[str]:
@@ -174,9 +174,39 @@ def test_inline_code_keeps_markup_and_dollars() -> None:
     assert "<code>x ` y</code>" in html
 
 
+def test_hashtag_at_line_start_is_not_a_heading() -> None:
+    assert render_markdown("#python is fun") == "<p>#python is fun</p>"
+    assert render_markdown("# python").startswith("<h1>")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1. " * 3000,  # one nested list per marker: Python-Markdown would recurse too deep
+        "".join(" " * (2 * i) + "- x\n" for i in range(400)),
+        ">" * 3000 + " x",
+        "[" * 5000,
+        "![" * 3000,
+        "<" * 5000,
+        "$5 " * 5000,
+        "`a ``b " * 3000,
+        "\\begin{x} " * 3000,
+        "\\( " * 5000,
+    ],
+)
+def test_degenerate_replies_render(text: str) -> None:
+    """Looping models repeat a token thousands of times: rendering must neither crash nor hang."""
+    assert_inert(render_markdown(text))
+
+
+def test_lists_nest_at_most_twelve_deep() -> None:
+    html = render_markdown("".join(" " * (2 * i) + "- x\n" for i in range(40)))
+    assert tags(html).count("ul") == 12
+
+
 def test_block_quotes() -> None:
     html = render_markdown("> a\n> b\n\n> c\n")
-    assert squash(html) == "<blockquote><p>a<br>\nb</p><p>c</p></blockquote>"
+    assert squash(html) == "<blockquote><p>a<br>b</p><p>c</p></blockquote>"
 
 
 # --- math ---------------------------------------------------------------------------------------
@@ -308,6 +338,8 @@ def test_attacks_in_a_reply_render_inert(attack: str) -> None:
         '<a href=" &#14; javascript:alert(1)">x</a>',
         '<a href="jav&#x09;ascript:alert(1)">x</a>',
         '<a href="data:text/html,<script>alert(1)</script>">x</a>',
+        '<a href="&#1;data:text/html,<script>alert(1)</script>">x</a>',
+        '<a href="\x01 da\tta:text/html,<script>alert(1)</script>">x</a>',
         '<img src="data:image/svg+xml,<svg onload=alert(1)>">',
         '<span style="color: expression(alert(1)); background: url(javascript:alert(1))">x</span>',
         '<pre style="background-image: url(https://evil.example/t.png)">x</pre>',
@@ -530,6 +562,27 @@ def test_rendering_blocks_and_tail_looks_like_rendering_the_whole(text: str) -> 
     blocks, sm = stream(text, [])
     pieces = [render_markdown(block) for block in blocks] + [render_markdown(sm.tail)]
     assert squash("".join(pieces)) == squash(render_markdown(text))
+
+
+_LINES = st.sampled_from(
+    ["", "", "", "text $a", "b$ more", "- a", "  - b", "    - c", "+ plus", "1. one", "2. two",
+     "1) paren", "   2) p2", "   cont", "    code", "      deep", "     five", "\t- tab",
+     "\t\tcode",
+     "```", "```py", "  ```", "~~~", "````", "> q", ">", "  > nested", "> - ql", "# H", "#hash",
+     "---", "***", "- - -", "===", "Title", "| a | b |", "|---|---|", "$$", "x_1 $$", "\\[",
+     "\\]", "<details>", "</details>", "<summary>s</summary>", "<br>", "- ```py", "1.", "-", "2. ",
+     "10. ten", "- [ ] task", "<!-- c -->"]
+)  # fmt: skip
+
+
+@given(st.lists(_LINES, max_size=14).map("\n".join))
+@settings(max_examples=500, deadline=None, derandomize=True, database=None)
+def test_rendering_blocks_and_tail_looks_like_rendering_the_whole_for_odd_lines(text: str) -> None:
+    blocks, sm = stream(text, [])
+    pieces = [render_markdown(block) for block in blocks] + [render_markdown(sm.tail)]
+    whole = render_markdown(text)
+    assert squash("".join(pieces)) == squash(whole)
+    assert_inert(whole)
 
 
 @given(replies(), st.data())
