@@ -144,7 +144,7 @@ def test_fenced_code_is_highlighted_with_theme_colours() -> None:
 def test_code_in_an_unknown_language_is_plain_and_escaped() -> None:
     html = render_markdown("```nosuchlanguage\na < b && $x$\n```\n")
     assert "<span" not in html
-    assert "a &lt; b &amp;&amp; $x$\n</code>" in html
+    assert "a &lt; b &amp;&amp; $x$\n</pre>" in html
 
 
 def test_unclosed_fence_runs_to_the_end() -> None:
@@ -157,7 +157,7 @@ def test_fence_inside_a_list_item() -> None:
     html = render_markdown("1. Install:\n   ```bash\n   pip install x\n   ```\n2. Run it\n")
     assert tags(html).count("ol") == 1
     assert tags(html).count("li") == 2
-    assert "<code>pip install x\n</code>" in html
+    assert ">pip install x\n</pre>" in html
 
 
 def test_fence_needs_a_closing_fence_at_least_as_long() -> None:

@@ -530,7 +530,9 @@ def _highlight(code: str, language: str) -> str:
             pass
         else:
             body = highlight(code, lexer, _code_formatter())
-    return f'<div class="highlight"><pre style="{_CODE_PRE_STYLE}"><code>{body}</code></pre></div>'
+    # No <code> inside the <pre>: JupyterLab paints code elements with the page background,
+    # which would draw a box behind every line of the block.
+    return f'<div class="highlight"><pre style="{_CODE_PRE_STYLE}">{body}</pre></div>'
 
 
 # ------------------------------------------------------------------------------------------------
