@@ -516,20 +516,26 @@ def _code_formatter() -> Any:
     return HtmlFormatter(nowrap=True, noclasses=True, style=style)
 
 
-def _highlight(code: str, language: str) -> str:
-    """Highlight ``code``; an unknown or missing language gives plain, escaped code."""
-    from pygments import highlight  # type: ignore[import-untyped,unused-ignore]
+@lru_cache(maxsize=64)
+def _lexer(language: str) -> Any:
+    """The lexer for a language name, or ``None`` (looked up once: the lookup costs ~1 ms)."""
     from pygments.lexers import get_lexer_by_name  # type: ignore[import-untyped,unused-ignore]
     from pygments.util import ClassNotFound  # type: ignore[import-untyped,unused-ignore]
 
+    try:
+        return get_lexer_by_name(language.lower(), stripnl=False)
+    except ClassNotFound:
+        return None
+
+
+def _highlight(code: str, language: str) -> str:
+    """Highlight ``code``; an unknown or missing language gives plain, escaped code."""
+    from pygments import highlight  # type: ignore[import-untyped,unused-ignore]
+
     body = escape(code + "\n" if code else "")
-    if language:
-        try:
-            lexer = get_lexer_by_name(language, stripnl=False)
-        except ClassNotFound:
-            pass
-        else:
-            body = highlight(code, lexer, _code_formatter())
+    lexer = _lexer(language) if language else None
+    if lexer is not None:
+        body = highlight(code, lexer, _code_formatter())
     # No <code> inside the <pre>: JupyterLab paints code elements with the page background,
     # which would draw a box behind every line of the block.
     return f'<div class="highlight"><pre style="{_CODE_PRE_STYLE}">{body}</pre></div>'

@@ -150,6 +150,7 @@ class LiveView:
         self._last_flush = float("-inf")
         self._notices: list[tuple[str, str]] = []
         self._running: ToolBlock | None = None
+        self._render_seconds = 0.0
         self.messages = 0
 
     # -- output plumbing --
@@ -288,7 +289,10 @@ class LiveView:
             # a quiet spell would wait for it.
             return
         now = self.clock()
-        if not force and now - self._last_flush < self.interval:
+        # A long tail (a big code block under way) can take tens of milliseconds to render:
+        # then update less often, so rendering never takes more than a quarter of the time.
+        interval = max(self.interval, 4 * self._render_seconds)
+        if not force and now - self._last_flush < interval:
             return
         self._last_flush = now
         if current.dirty_reasoning:
@@ -306,7 +310,9 @@ class LiveView:
             tail = current.markdown.tail
             if tail != current.shown_tail:
                 current.shown_tail = tail
+                started = time.perf_counter()
                 html, text = render_markdown(tail, partial=True), tail
+                self._render_seconds = time.perf_counter() - started
                 if current.tail_slot is None:
                     current.tail_slot = self._show(html, text, "content")
                 else:
