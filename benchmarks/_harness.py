@@ -194,7 +194,7 @@ class Kernel:
     def cpu_time(self) -> float:
         """User + system CPU seconds the kernel process has used so far."""
         try:
-            import psutil  # type: ignore[import-untyped]  # no stubs in the venv
+            import psutil
 
             times = psutil.Process(self.pid).cpu_times()
             return float(times.user + times.system)

@@ -213,7 +213,7 @@ def _wait_until_up(lab: Lab, deadline: float) -> None:
 
 
 def _descendants(pid: int) -> list[Any]:
-    import psutil  # type: ignore[import-untyped]  # (no type information; ipykernel needs it)
+    import psutil
 
     try:
         return list(psutil.Process(pid).children(recursive=True))

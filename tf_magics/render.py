@@ -470,9 +470,9 @@ _CODE_PRE_STYLE = (
 @lru_cache(maxsize=1)
 def _code_formatter() -> Any:
     """A pygments HTML formatter with inline, theme-following colours."""
-    from pygments.formatters import HtmlFormatter  # type: ignore[import-untyped,unused-ignore]
-    from pygments.style import Style  # type: ignore[import-untyped,unused-ignore]
-    from pygments.token import (  # type: ignore[import-untyped,unused-ignore]
+    from pygments.formatters import HtmlFormatter
+    from pygments.style import Style
+    from pygments.token import (
         Comment,
         Error,
         Generic,
@@ -519,8 +519,8 @@ def _code_formatter() -> Any:
 @lru_cache(maxsize=64)
 def _lexer(language: str) -> Any:
     """The lexer for a language name, or ``None`` (looked up once: the lookup costs ~1 ms)."""
-    from pygments.lexers import get_lexer_by_name  # type: ignore[import-untyped,unused-ignore]
-    from pygments.util import ClassNotFound  # type: ignore[import-untyped,unused-ignore]
+    from pygments.lexers import get_lexer_by_name
+    from pygments.util import ClassNotFound
 
     try:
         return get_lexer_by_name(language.lower(), stripnl=False)
@@ -530,7 +530,7 @@ def _lexer(language: str) -> Any:
 
 def _highlight(code: str, language: str) -> str:
     """Highlight ``code``; an unknown or missing language gives plain, escaped code."""
-    from pygments import highlight  # type: ignore[import-untyped,unused-ignore]
+    from pygments import highlight
 
     body = escape(code + "\n" if code else "")
     lexer = _lexer(language) if language else None
