@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tf_magics import render
+from tf_magics._markdown_lines import Line, LineMachine
 from tf_magics.render import StreamingMarkdown, escape, render_markdown, sanitize_html
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -596,18 +596,18 @@ def test_every_stream_prefix_renders_inert(text: str, data: st.DataObject) -> No
 
 def test_feeding_is_linear_each_line_is_classified_once(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = {"step": 0, "continues": 0}
-    step, continues = render._LineMachine.step, render._LineMachine.continues_after_blank
+    step, continues = LineMachine.step, LineMachine.continues_after_blank
 
-    def counting_step(self: render._LineMachine, line: str) -> render._Line:
+    def counting_step(self: LineMachine, line: str) -> Line:
         calls["step"] += 1
         return step(self, line)
 
-    def counting_continues(self: render._LineMachine, line: str) -> bool:
+    def counting_continues(self: LineMachine, line: str) -> bool:
         calls["continues"] += 1
         return continues(self, line)
 
-    monkeypatch.setattr(render._LineMachine, "step", counting_step)
-    monkeypatch.setattr(render._LineMachine, "continues_after_blank", counting_continues)
+    monkeypatch.setattr(LineMachine, "step", counting_step)
+    monkeypatch.setattr(LineMachine, "continues_after_blank", counting_continues)
     paragraph = "Some *words* with `code` and $x$ in a sentence.\n"
     reply = "".join(
         f"## Part {i}\n\n{paragraph * 3}\n- a\n\n- b\n\n```python\nx = {i}\n\ny = 2\n```\n\n"
