@@ -51,6 +51,7 @@ def test_non_streaming_request(fake_server: FakeOpenAI) -> None:
     assert fake_server.chat_requests[0]["stream"] is False
     assert "stream_options" not in fake_server.chat_requests[0]
     assert reply.usage is not None and reply.usage.completion_tokens
+    assert reply.time_to_first_token is not None  # the whole reply is the first thing seen
 
 
 def test_events_reach_the_callback_in_order(fake_server: FakeOpenAI) -> None:

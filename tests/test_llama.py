@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.model_server import require_local_extra
 from tf_magics import Chat, ToolRegistry
 from tf_magics._client import Client
 from tf_magics._types import ContentDelta, Event
@@ -85,7 +87,26 @@ def test_models_are_listed(llama_server: LocalServer) -> None:
     assert [m.id for m in chat.models()] == [llama_server.model]
 
 
-def test_the_model_calls_a_registered_function(llama_server: LocalServer) -> None:
+@pytest.fixture(scope="module")
+def function_calling_server() -> Iterator[LocalServer]:
+    """The same model with llama-cpp-python's chatml-function-calling chat format."""
+    require_local_extra()
+    with LocalServer(chat_format="chatml-function-calling") as server:
+        yield server
+
+
+def test_text_goes_to_the_model_unescaped(llama_server: LocalServer) -> None:
+    chat, _ = _chat(llama_server, temperature=0, max_tokens=24)
+    reply = chat.ask("Repeat exactly: it's <b>bold</b> & 'quoted'")
+    assert "&#39;" not in reply.text and "&lt;" not in reply.text and "&amp;" not in reply.text
+
+
+@pytest.mark.parametrize("chat_format", ["model template", "chatml-function-calling"])
+def test_the_model_calls_a_registered_function(
+    request: pytest.FixtureRequest, chat_format: str
+) -> None:
+    name = "llama_server" if chat_format == "model template" else "function_calling_server"
+    llama_server: LocalServer = request.getfixturevalue(name)
     seen: list[str] = []
 
     def get_weather(city: str) -> str:

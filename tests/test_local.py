@@ -269,8 +269,10 @@ def test_concurrent_streams_both_finish(server: LocalServer) -> None:
 def test_command_line_binds_loopback(server: LocalServer) -> None:
     command = server.command(server.port or 0)
     assert command[command.index("--host") + 1] == "127.0.0.1"
-    assert "--chat_format" in command
-    assert command[command.index("--chat_format") + 1] == "chatml-function-calling"
+    # The model's own template by default (chatml-function-calling escapes and drops messages).
+    assert "--chat_format" not in command
+    other = LocalServer(chat_format="chatml-function-calling").command(1234)
+    assert other[other.index("--chat_format") + 1] == "chatml-function-calling"
 
 
 @pytest.mark.model

@@ -133,3 +133,8 @@ def test_key_status_names_the_environment_variable() -> None:
 def test_unknown_override_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="Unknown setting"):
         ChatSettings().resolve(env={}, temprature=1)
+
+
+def test_summary_says_when_the_local_model_will_be_used() -> None:
+    assert ChatSettings().summary(env={})["base_url"].startswith("local: the built-in demo model")
+    assert ChatSettings(base_url="local").summary(env={})["base_url"].startswith("local:")

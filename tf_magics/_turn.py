@@ -121,6 +121,9 @@ class TurnRunner:
             if tools and stream and base_url in self.client.cannot_stream_tools:
                 stream = False
             completion = await self._request(round_number, tools, stream)
+            if self.reply.time_to_first_token is None:
+                # Not streamed: the first words arrive with the whole reply.
+                self.reply.time_to_first_token = self.clock() - self._start
             self.bridge.emit(CompletionDone(completion))
             self.reply.completions.append(completion)
             self.conversation.add_assistant(completion)

@@ -259,15 +259,24 @@ class LocalServer:
     started with::
 
         python -m llama_cpp.server --model <gguf> --model_alias smollm2
-            --host 127.0.0.1 --port <free port> --chat_format chatml-function-calling
+            --host 127.0.0.1 --port <free port>
             --n_ctx 4096 --n_threads <n> --n_threads_batch <n>
             --interrupt_requests False --use_mlock False --verbose False
+
+    By default the model's own chat template (from the GGUF file) formats the conversation: with
+    it, forced tool calls (``tool_choice`` naming a function) work, tool results reach the model,
+    and text is sent as it is. llama-cpp-python's ``chatml-function-calling`` format (pass
+    ``chat_format=``) also takes tools, but in version 0.3.36 its template drops ``tool``
+    messages (the model never sees a result) and HTML-escapes every message (replies come back
+    with ``&#39;`` and ``&lt;``).
 
     Parameters
     ----------
     model_path
         The GGUF file to serve; default :func:`find_local_model` (SmolLM2, or
         ``TF_MAGICS_LOCAL_MODEL``).
+    chat_format
+        A llama-cpp-python chat format (``--chat_format``); default: the model's own template.
     n_ctx
         The context window in tokens.
     startup_timeout
@@ -293,6 +302,7 @@ class LocalServer:
         self,
         model_path: str | os.PathLike[str] | None = None,
         *,
+        chat_format: str | None = None,
         n_ctx: int = DEFAULT_N_CTX,
         startup_timeout: float = 60.0,
         stop_timeout: float = 3.0,
@@ -302,6 +312,7 @@ class LocalServer:
         find_spec: FindSpec = importlib.util.find_spec,
     ) -> None:
         self._model_path = None if model_path is None else Path(model_path)
+        self._chat_format = chat_format
         self._n_ctx = n_ctx
         self._startup_timeout = startup_timeout
         self._stop_timeout = stop_timeout
@@ -465,8 +476,6 @@ class LocalServer:
             "--model_alias": MODEL_ALIAS,
             "--host": LOOPBACK,
             "--port": str(port),
-            # SmolLM2 speaks ChatML; this format adds tool calls (tools, tool_choice).
-            "--chat_format": "chatml-function-calling",
             "--n_ctx": str(self._n_ctx),
             "--n_threads": str(threads),
             "--n_threads_batch": str(batch_threads),
@@ -477,6 +486,8 @@ class LocalServer:
             # No llama.cpp load dump and per-request timings in the log.
             "--verbose": "False",
         }
+        if self._chat_format is not None:
+            flags["--chat_format"] = self._chat_format
         return [self._python, "-m", "llama_cpp.server", *(x for kv in flags.items() for x in kv)]
 
     def _launch(self, model: Path, port: int, log_dir: Path, began: float) -> bool:

@@ -259,7 +259,9 @@ class ChatMagics(Magics):
                 self.last_reply = failed or self.last_reply
                 view.finish(failed, error=error, conversation_usage=chat.conversation.usage)
             raise
-        view.finish(reply, conversation_usage=chat.conversation.usage)
+        # A one-off question is not part of the conversation: no running total under it.
+        one_off = getattr(args, "no_history", False)
+        view.finish(reply, conversation_usage=None if one_off else chat.conversation.usage)
         self.last_reply = reply
         output = getattr(args, "output", None)
         if output:

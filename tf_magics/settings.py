@@ -316,8 +316,18 @@ class ChatSettings(Configurable):
     def summary(self, env: Mapping[str, str] | None = None) -> dict[str, Any]:
         """The current values for display (the key as a status, never its value)."""
         base_url, _, source = self.endpoint(env)
+        if base_url in (None, LOCAL):
+            from .local import local_extra_installed
+
+            shown = (
+                "local: the built-in demo model (started on first use)"
+                if base_url == LOCAL or local_extra_installed()
+                else "not set: see the README for the three ways to configure it"
+            )
+        else:
+            shown = f"{base_url} (from {source})"
         data: dict[str, Any] = {
-            "base_url": f"{base_url} (from {source})" if base_url else f"not set ({source})",
+            "base_url": shown,
             "api_key": self.key_status(env),
             "model": self.model or (env or os.environ).get("TOKEN_FACTORY_MODEL"),
         }
