@@ -173,7 +173,7 @@ def check_chat_replies(notebook: Notebook) -> None:
 
 def check_quick_start(notebook: Notebook) -> None:
     history = text_of(code_cell(notebook, "%chat history"))
-    assert "turn 2" in history and "What is my name?" in history
+    assert "turn 2" in history and "What is she or he known for?" in history
     assert "[system]" not in history  # the pirate system prompt went to its own conversation
     poet = code_cell(notebook, "-c pirate")
     assert reply_output(poet)["text/plain"].strip()
