@@ -177,3 +177,28 @@ def test_a_failing_cell_stops_run_all(server: FakeOpenAI) -> None:
         NotebookClient(notebook, timeout=60, kernel_name="python3").execute()
     assert notebook.cells[3].outputs == [] and "execution_count" in notebook.cells[3]
     assert notebook.cells[3]["execution_count"] is None
+
+
+def test_a_confirm_tool_is_declined_in_a_headless_run(server: FakeOpenAI) -> None:
+    server.enqueue(
+        ToolCallReply([("send_email", '{"to": "team@example.com"}')]),
+        TextReply("I did not send it."),
+    )
+    notebook = _notebook(
+        server,
+        "import tf_magics\n\n"
+        "sent = []\n\n"
+        "@tf_magics.tool(confirm=True)\n"
+        "def send_email(to: str) -> str:\n"
+        '    """Send the report by email."""\n'
+        "    sent.append(to)\n"
+        '    return "sent"',
+        "%%chat\nEmail the report to the team.",
+        "print(sent)",
+    )
+    NotebookClient(notebook, timeout=60, kernel_name="python3").execute()
+    html = notebook.cells[2].outputs[0]["data"]["text/html"]
+    assert "declined" in html and "I did not send it." in html
+    assert notebook.cells[3].outputs[0]["text"].strip() == "[]"
+    result = server.chat_requests[-1]["messages"][-1]
+    assert result["role"] == "tool" and "confirm" in result["content"]

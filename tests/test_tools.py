@@ -756,9 +756,34 @@ def test_confirm_tool_is_declined_when_no_one_can_answer() -> None:
 
     result = run_one(registry_with(delete, confirm=True), "delete", {"path": "x"})
     assert result.status == "declined"
-    assert "no one can answer" in result.content
+    assert "no one could answer" in result.content
     assert "confirm=False" in result.content
     assert "approve" in result.content
+    assert ran == []
+
+
+def test_a_confirm_callback_that_cannot_reach_anyone_declines_with_the_how_to() -> None:
+    registry = ToolRegistry()
+    ran: list[str] = []
+
+    @tool(confirm=True, registry=registry)
+    def wipe(path: str) -> str:
+        """Delete a file."""
+        ran.append(path)
+        return "gone"
+
+    async def call_sync(function: Callable[[], Any]) -> Any:
+        return function()
+
+    result = asyncio.run(
+        run_tool_call(
+            registry,
+            ToolCall("c", "wipe", '{"path": "x"}'),
+            call_sync=call_sync,
+            confirm=lambda _tool, _args: None,
+        )
+    )
+    assert result.status == "declined" and "no one could answer" in result.content
     assert ran == []
 
 

@@ -37,8 +37,9 @@ __all__ = ["CallSync", "Confirm", "run_tool_call", "run_tool_calls"]
 
 #: Runs a zero-argument sync callable where it must run (e.g. the kernel's main thread).
 CallSync = Callable[[Callable[[], Any]], Awaitable[Any]]
-#: Asks the user whether a ``confirm=True`` tool may run with these (decoded JSON) arguments.
-Confirm = Callable[["Tool", dict[str, Any]], "bool | Awaitable[bool]"]
+#: Asks the user whether a ``confirm=True`` tool may run with these (decoded JSON) arguments;
+#: ``None`` means no one could answer (the call is declined with a note on how to allow it).
+Confirm = Callable[["Tool", dict[str, Any]], "bool | Awaitable[bool | None] | None"]
 
 _EXCERPT_CHARS = 200
 
@@ -95,20 +96,24 @@ class _Runner:
 
     async def _ask(self, found: Tool, call: ToolCall, decoded: dict[str, Any]) -> ToolResult | None:
         """``None`` when the user allows the call, else the result that says why not."""
-        if self.confirm is None:
+        answer: bool | None = None
+        if self.confirm is not None:
+            try:
+                asked = self.confirm(found, decoded)
+                answer = await asked if inspect.isawaitable(asked) else asked
+            except Exception as exc:
+                text = f"Error: could not ask the user to confirm: {exception_text(exc)}"
+                return _error(call, text)
+        if answer is None:
+            # No callback, or it could not reach anyone (a notebook run headless).
             return ToolResult(
                 call,
-                f"Declined: {call.name!r} needs the user's confirmation and no one can answer "
-                "here, so it was not run. To allow it, register the tool with confirm=False or "
-                "pass an approve (confirm) callback.",
+                f"Declined: {call.name!r} needs the user's confirmation and no one could answer "
+                "here, so it was not run. To allow it, run the cell where you can answer, set "
+                "the chat's confirm callback to approve (chat.confirm = lambda tool, args: True), "
+                "or register the tool with confirm=False.",
                 status="declined",
             )
-        try:
-            answer = self.confirm(found, decoded)
-            if inspect.isawaitable(answer):
-                answer = await answer
-        except Exception as exc:
-            return _error(call, f"Error: could not ask the user to confirm: {exception_text(exc)}")
         if answer:
             return None
         return ToolResult(

@@ -9,8 +9,9 @@ does not send the question twice.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -37,11 +38,10 @@ from .reply import Reply
 from .settings import RequestOptions
 
 if TYPE_CHECKING:
+    from ._tool_runner import Confirm
     from ._tools import Tool, ToolRegistry
 
-__all__ = ["Confirm", "TurnRunner", "interrupted_error"]
-
-Confirm = Callable[["Tool", dict[str, Any]], "bool | Awaitable[bool]"]
+__all__ = ["TurnRunner", "interrupted_error"]
 
 _FIRST_OUTPUT = (ContentDelta, ReasoningDelta, ToolCallDelta)
 
@@ -78,7 +78,6 @@ class TurnRunner:
         self.reply = Reply(conversation=conversation.name)
         self._accumulator: ChunkAccumulator | None = None
         self._start = 0.0
-        self._turn_messages = 0
 
     # -- events --
 
@@ -97,9 +96,7 @@ class TurnRunner:
     async def run(self, user_text: str) -> Reply:
         """Add ``user_text`` to the conversation and run the turn to its end."""
         self._start = self.clock()
-        before = len(self.conversation.messages)
         self.conversation.add_user(user_text)
-        self._turn_messages = len(self.conversation.messages) - before
         try:
             await self._rounds()
         except asyncio.CancelledError:
@@ -186,14 +183,25 @@ class TurnRunner:
             except ValueError:
                 arguments = None
             self.bridge.emit(ToolCallStarted(call, arguments))
+            # One call at a time, each recorded as soon as it ran: if the turn is interrupted,
+            # the history says exactly which calls ran and which did not.
             result = await run_tool_call(
                 self.registry,
                 call,
                 call_sync=self.bridge.call_sync,
-                confirm=self.confirm,
+                confirm=self._ask_user if self.confirm is not None else None,
                 max_result_chars=self.max_result_chars,
             )
             self._record(result)
+
+    async def _ask_user(self, tool: Tool, arguments: dict[str, Any]) -> bool | None:
+        """Ask the confirm callback on the caller's thread, where ``input()`` reaches a person."""
+        confirm = self.confirm
+        assert confirm is not None
+        answer = await self.bridge.call_sync(lambda: confirm(tool, arguments))
+        if inspect.isawaitable(answer):
+            answer = await answer
+        return None if answer is None else bool(answer)
 
     def _record(self, result: ToolResult) -> None:
         self.conversation.add_tool_result(result)

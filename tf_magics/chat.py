@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._client import Client, ModelInfo
 from ._runner import Bridge, DirectBridge, run_sync
-from ._turn import Confirm, TurnRunner, interrupted_error
+from ._turn import TurnRunner, interrupted_error
 from ._types import Event, Notice
 from .conversation import Conversation, Turn
 from .errors import ConfigurationError
@@ -29,6 +29,7 @@ from .reply import Reply
 from .settings import LOCAL, ChatSettings, RequestOptions
 
 if TYPE_CHECKING:
+    from ._tool_runner import Confirm
     from ._tools import ToolRegistry
 
 __all__ = ["Chat", "shared_client"]

@@ -137,8 +137,11 @@ class ChatMagics(Magics):
             chat = self.chats[name] = Chat(settings=self.settings, name=name, confirm=self._confirm)
         return chat
 
-    def _confirm(self, tool: Tool, arguments: dict[str, Any]) -> bool:
-        """Ask the person at the notebook before a ``confirm=True`` tool runs."""
+    def _confirm(self, tool: Tool, arguments: dict[str, Any]) -> bool | None:
+        """Ask the person at the notebook before a ``confirm=True`` tool runs.
+
+        ``None`` when no one can answer (a notebook run headless, where input is disabled).
+        """
         import json
 
         from IPython.core.error import StdinNotImplementedError
@@ -147,7 +150,7 @@ class ChatMagics(Magics):
         try:
             answer = input(f"Run tool {tool.name}({shown})? [y/N] ")
         except (StdinNotImplementedError, EOFError, RuntimeError):
-            return False
+            return None
         return answer.strip().lower() in ("y", "yes")
 
     # -- the magic --
