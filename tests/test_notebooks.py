@@ -54,7 +54,9 @@ REPLY_MIMETYPES = {"text/plain", "text/markdown", "text/html"}
 LOCAL_FOOTER = "tiny local demo model"
 TOOL_BLOCK_HTML = '<details class="tf-magics-tool'
 # Paths that would tie a saved output to one machine (checkouts, temp dirs, home directories).
-MACHINE_PATH = re.compile(r"(?<![\w.])(/work/|/tmp/|/root/|/home/|/Users/|/var/folders/)")
+MACHINE_PATH = re.compile(
+    r"(?<![\w.])/(?:work|tmp|root|home|Users|var/folders)/"  # a checkout, temp or home dir
+)
 
 Notebook = Any  # nbformat.NotebookNode (untyped)
 
