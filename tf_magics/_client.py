@@ -25,7 +25,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -49,6 +49,7 @@ from .settings import RequestOptions
 __all__ = ["Client", "ModelInfo"]
 
 EventSink = Callable[[Event], None]
+T = TypeVar("T")
 
 _RETRY_STATUSES = {408, 409, 429}
 _MAX_RETRY_AFTER = 60.0
@@ -165,14 +166,18 @@ class Client:
             extra["stream_options"] = {"include_usage": True}
         body = options.request_body(messages, **extra)
         try:
-            return await self._with_retries(options, body, accumulator, on_event)
+            return await self._with_retries(
+                options, lambda: self._attempt(options, body, accumulator, on_event), on_event
+            )
         except BadRequestError as error:
             if not (use_stream_options and _mentions_stream_options(error)):
                 raise
         # A server that rejects stream_options still works, just without usage numbers.
         self.rejects_stream_options.add(base_url)
         body.pop("stream_options", None)
-        return await self._with_retries(options, body, accumulator, on_event)
+        return await self._with_retries(
+            options, lambda: self._attempt(options, body, accumulator, on_event), on_event
+        )
 
     async def list_models(self, options: RequestOptions) -> list[ModelInfo]:
         """``GET /models``; an empty list when the server has none (or ``data: null``)."""
@@ -202,14 +207,14 @@ class Client:
     async def _with_retries(
         self,
         options: RequestOptions,
-        body: dict[str, Any],
-        accumulator: ChunkAccumulator,
+        attempt_once: Callable[[], Awaitable[T]],
         on_event: EventSink | None,
-    ) -> Completion:
+    ) -> T:
+        """Run ``attempt_once`` until it succeeds, fails for good, or the retries run out."""
         attempts = options.max_retries + 1
         for attempt in range(1, attempts + 1):
             try:
-                return await self._attempt(options, body, accumulator, on_event)
+                return await attempt_once()
             except _Retry as retry:
                 if attempt == attempts:
                     raise retry.error from None
@@ -264,9 +269,9 @@ class Client:
         self, options: RequestOptions, method: str, url: str, body: Any, *, stream: bool
     ) -> httpx.Response:
         """A simple request with the same retry policy, read whole."""
-        attempts = options.max_retries + 1
         pool = self._pool(url)
-        for attempt in range(1, attempts + 1):
+
+        async def attempt_once() -> httpx.Response:
             try:
                 response = await pool.request(
                     method,
@@ -275,19 +280,15 @@ class Client:
                     headers=_headers(options, stream=stream),
                     timeout=_timeout(options),
                 )
-                if response.status_code >= 400:
-                    raise _status_failure(options, response, response.content)
-                return response
             except httpx.TimeoutException as error:
-                failure = _Retry(_timeout_error(options, error), None)
+                raise _Retry(_timeout_error(options, error), None) from None
             except httpx.HTTPError as error:
-                failure = _Retry(_connection_error(options, error), None)
-            except _Retry as retry:
-                failure = retry
-            if attempt == attempts:
-                raise failure.error
-            await self._sleep(failure.delay if failure.delay is not None else _backoff(attempt))
-        raise AssertionError("unreachable")  # pragma: no cover
+                raise _Retry(_connection_error(options, error), None) from None
+            if response.status_code >= 400:
+                raise _status_failure(options, response, response.content)
+            return response
+
+        return await self._with_retries(options, attempt_once, None)
 
 
 # -- helpers (module level: no state) --
