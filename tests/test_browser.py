@@ -36,7 +36,7 @@ import httpx
 import nbformat
 import pytest
 
-from tests.fake_openai import FakeOpenAI, TextReply
+from tests.fake_openai import FakeOpenAI, TextReply, ToolCallReply
 from tests.model_server import REQUIRE_ALL_ENV, require_all
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
@@ -496,3 +496,67 @@ def test_a_missing_chromium_skips_or_fails_under_require_all(
     monkeypatch.setenv(REQUIRE_ALL_ENV, "0")
     with pytest.raises(pytest.skip.Exception, match="Chromium is not installed"):
         chromium_executable()
+
+
+ATTACK_REPLY = (
+    "## A reply that tries to run script\n\n"
+    "<script>document.title = 'pwned-script'</script>\n\n"
+    "<img src=x onerror=\"document.title = 'pwned-img'\">\n\n"
+    "[click me](javascript:document.title='pwned-link')\n\n"
+    "<iframe srcdoc=\"<script>parent.document.title='pwned-frame'</script>\"></iframe>\n\n"
+    "<svg onload=\"document.title = 'pwned-svg'\"></svg>\n\n"
+    "Still **bold** and `code`.\n"
+)
+
+
+def test_model_output_cannot_run_script_in_jupyterlab(
+    chromium: str, fake_server: FakeOpenAI, lab: Lab
+) -> None:
+    """The live session runs script inside text/html outputs: ours must carry none."""
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    fake_server.enqueue(
+        ToolCallReply([("describe_column", '{"name": "price"}')], model=MODELS[0]),
+        TextReply(ATTACK_REPLY, tokens_per_second=100, model=MODELS[0]),
+    )
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    notebook.cells = [
+        nbformat.v4.new_code_cell(
+            SETUP_CELL.format(base_url=fake_server.base_url, model=MODELS[0])
+        ),
+        nbformat.v4.new_code_cell("%%chat\nDescribe the price column."),
+    ]
+    nbformat.write(notebook, lab.root / "attack.ipynb")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1100, "height": 900}, device_scale_factor=2)
+        page.set_default_timeout(TIMEOUT_MS)
+        dialogs: list[str] = []
+
+        def on_dialog(dialog: Any) -> None:  # an alert() would mean script ran
+            dialogs.append(dialog.message)
+            dialog.dismiss()
+
+        page.on("dialog", on_dialog)
+        try:
+            _open_notebook(page, lab, "attack.ipynb")
+            title = page.title()
+            run_cell(page, 0)
+            run_cell(page, 1)
+            output = _cell(page, 1).locator(".jp-OutputArea")
+            expect(output).to_contain_text("Still bold and code.")
+            expect(output.locator("details.tf-magics-tool")).to_have_count(1)
+            output.locator("details.tf-magics-tool summary").click()  # unfold the tool block
+            expect(output).to_contain_text("Result")
+            page.wait_for_timeout(500)  # give any injected handler its chance to fire
+            assert page.title() == title and "pwned" not in page.title()
+            assert dialogs == []
+            reply = output.locator(".tf-magics-reply")  # JupyterLab's own chrome has SVG icons
+            expect(reply).to_have_count(1)
+            for selector in ("script", "iframe", "svg", "img[onerror]", "a[href^='javascript']"):
+                assert reply.locator(selector).count() == 0, selector
+            _cell(page, 1).screenshot(path=str(screenshot_dir(lab.root.parent) / "tools.png"))
+        finally:
+            browser.close()

@@ -118,7 +118,9 @@ class ToolBlock:
         )
         parts = [
             f'<details class="tf-magics-tool tf-magics-tool-{escape(self.status)}" style="{_BOX}">',
-            f'<summary style="color:{colour}"><code>{escape(self.summary())}</code></summary>',
+            # JupyterLab colours code elements itself: the status colour must be set on it.
+            f'<summary style="color:{colour}">'
+            f'<code style="color:{colour}">{escape(self.summary())}</code></summary>',
             f'<div style="{_MUTED}">Arguments</div>',
             f"<pre>{escape(_truncate(self.pretty_arguments(), _ARGS_PREVIEW_CHARS))}</pre>",
         ]
