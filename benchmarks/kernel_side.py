@@ -115,8 +115,8 @@ def _pieces(url: str, body: dict[str, Any]) -> Iterator[str]:
 
 
 def naive_stream(url: str, body: dict[str, Any]) -> dict[str, float]:
-    """The naive per-token view (what chatlab does): after every token, re-render the whole
-    accumulated markdown to HTML and ``update_display`` it."""
+    """The naive per-token view: after every token, re-render the whole accumulated markdown to
+    HTML and ``update_display`` it (an in-place display updated on every token)."""
     import markdown
     from IPython.display import display
 
@@ -133,8 +133,8 @@ def naive_stream(url: str, body: dict[str, Any]) -> dict[str, float]:
 
 
 def no_stream_display(url: str, body: dict[str, Any]) -> dict[str, float]:
-    """The "no streaming" view (jupyter-ai's ``%%ai``, ipython-gpt): wait for the whole reply,
-    then display it once."""
+    """The "no streaming" view: wait for the whole reply, then display it once (what the project
+    brief reports for ``%%ai`` and ipython-gpt)."""
     import markdown
     from IPython.display import display
 
