@@ -92,6 +92,7 @@ __all__ = [
     "is_pydantic_model",
     "is_typeddict",
     "object_fields",
+    "tool_entry",
     "type_schema",
     "unalias",
 ]
@@ -130,14 +131,19 @@ class FunctionSchema:
 
     def to_wire(self) -> dict[str, Any]:
         """The entry of a request's ``tools`` list."""
-        return {
-            "type": "function",
-            "function": {
-                "name": self.name,
-                "description": self.description,
-                "parameters": copy.deepcopy(self.parameters),
-            },
-        }
+        return tool_entry(self.name, self.description, self.parameters)
+
+
+def tool_entry(name: str, description: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    """An entry of a request's ``tools`` list (with its own copy of the parameters' schema)."""
+    return {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": description,
+            "parameters": copy.deepcopy(parameters),
+        },
+    }
 
 
 def function_schema(

@@ -27,7 +27,6 @@ The rest of a tool's life lives in smaller modules, re-exported here so that
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import functools
 import importlib
@@ -164,14 +163,9 @@ class Tool:
 
     def to_wire(self) -> dict[str, Any]:
         """The entry of a request's ``tools`` list."""
-        return {
-            "type": "function",
-            "function": {
-                "name": self.name,
-                "description": self.description,
-                "parameters": copy.deepcopy(self.schema),
-            },
-        }
+        from ._schema import tool_entry
+
+        return tool_entry(self.name, self.description, self.schema)
 
     def validate(self, raw: Any, *, notes: list[str] | None = None) -> dict[str, Any]:
         """Check and convert decoded JSON arguments; see :func:`validate_arguments`."""
