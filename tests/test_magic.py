@@ -16,6 +16,19 @@ def run(ip: Any, source: str) -> Any:
     return ip.run_cell(source, store_history=False)
 
 
+def _last_line_of(code: str, env: dict[str, str]) -> str:
+    """Run ``code`` in a fresh Python and return the last line it printed."""
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        env=env,
+    ).stdout
+    return out.strip().splitlines()[-1]
+
+
 def magics(ip: Any) -> Any:
     return ip.magics_manager.registry["ChatMagics"]
 

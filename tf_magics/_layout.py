@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._types import ToolCall, ToolResult, Usage
-from .render import escape, render_markdown
+from .render import escape
 from .reply import Reply
 
 __all__ = [
@@ -229,8 +229,3 @@ def notes_html(notes: list[tuple[str, str]]) -> str:
 def footer_html(text: str) -> str:
     """The footer line in muted type."""
     return f'<div class="tf-magics-footer" style="{_MUTED};margin-top:4px">{escape(text)}</div>'
-
-
-def content_html(markdown_text: str) -> str:
-    """Rendered, sanitized Markdown of model output."""
-    return render_markdown(markdown_text)

@@ -28,7 +28,7 @@ from typing import Any, Protocol, TypeVar
 
 from ._types import Event
 
-__all__ = ["Bridge", "DirectBridge", "run_sync", "shutdown_loop"]
+__all__ = ["Bridge", "DirectBridge", "run_sync"]
 
 T = TypeVar("T")
 EventHandler = Callable[[Event], None]
@@ -103,22 +103,8 @@ class _LoopThread:
     def is_current(self) -> bool:
         return self._thread is not None and threading.current_thread() is self._thread
 
-    def stop(self) -> None:
-        with self._lock:
-            loop, thread = self._loop, self._thread
-            self._loop = self._thread = None
-        if loop is not None and thread is not None:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout=5)
-            loop.close()
-
 
 _LOOP = _LoopThread()
-
-
-def shutdown_loop() -> None:
-    """Stop the private loop (tests and interpreter shutdown; it restarts on next use)."""
-    _LOOP.stop()
 
 
 _DONE = object()
