@@ -249,3 +249,75 @@ def test_a_stream_fed_one_byte_at_a_time_gives_the_same_events(
 ) -> None:
     body, _ = stream
     assert decode(*(body[i : i + 1] for i in range(len(body)))) == decode(body)
+
+
+# --------------------------------------------------------------------------- feed_json fast path
+
+_FRAMES = [
+    b'data: {"choices": [{"delta": {"content": "plain"}}]}\n\n',
+    b'data: {"choices":[{"delta":{"content":"caf\xc3\xa9 \xe2\x86\x92 \\u00e9"}}]}\n\n',
+    b'data: {"n": 1}  \n\n',  # trailing spaces: json.loads accepts them
+    b'data:{"no": "space"}\n\n',
+    b'data: {"a": 1}{"b": 2}\n\n',  # two values: not JSON
+    b'data: {"broken": \n\n',
+    b'data: {"s": "unterminated\n\n',
+    b"data: 42\n\n",
+    b"data: not json\n\n",
+    b'data: {"multi":\ndata: "line"}\n\n',
+    b": keep-alive\n\n",
+    b'event: error\ndata: {"error": {"message": "x"}}\n\n',
+    b'id: 7\ndata: {"with": "id"}\n\n',
+    b'data: {"crlf": true}\r\n\r\n',
+    b'data: {"bad": "\xff"}\n\n',  # invalid UTF-8: replaced, line by line
+    b'data: {"blank": "after"}\n\n\n',
+    b"data: [DONE]\n\n",
+]
+
+
+def _as_decoded(events: list[SSEEvent]) -> list[tuple[str, Any]]:
+    """What the client takes from each event: the name, and the JSON or else the raw data."""
+    out: list[tuple[str, Any]] = []
+    for event in events:
+        try:
+            out.append((event.event, json.loads(event.data)))
+        except ValueError:
+            out.append((event.event, event.data))
+    return out
+
+
+def decode_json(*reads: bytes) -> tuple[list[tuple[str, Any]], int]:
+    decoder = SSEDecoder()
+    out: list[tuple[str, Any]] = []
+    fast = 0
+    for read in reads:
+        payloads, events = decoder.feed_json(read)
+        fast += len(payloads)
+        out += [("message", payload) for payload in payloads] + _as_decoded(events)
+    return out + _as_decoded(decoder.flush()), fast
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    frames=st.lists(st.sampled_from(_FRAMES), max_size=12),
+    bom=st.booleans(),
+    cuts=st.lists(st.integers(min_value=0, max_value=800), max_size=12),
+)
+def test_feed_json_gives_what_feed_and_json_loads_give_however_the_reads_fall(
+    frames: list[bytes], bom: bool, cuts: list[int]
+) -> None:
+    body = (b"\xef\xbb\xbf" if bom else b"") + b"".join(frames)
+    expected = _as_decoded(decode(body))
+    assert decode_json(*_reads(body, cuts))[0] == expected
+    assert decode_json(body)[0] == expected
+
+
+def test_feed_json_decodes_a_read_of_plain_events_in_one_pass() -> None:
+    chunks = [{"choices": [{"delta": {"content": f"token {i} ✓"}}]} for i in range(50)]
+    body = b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks)
+    decoder = SSEDecoder()
+    payloads, events = decoder.feed_json(body + b'data: [DONE]\n\ndata: {"after')
+    assert payloads == chunks
+    assert events == [SSEEvent("[DONE]")]
+    assert decoder.lines == 102
+    # The unfinished event waits for the rest of its line.
+    assert decoder.feed_json(b'": 1}\n\n') == ([{"after": 1}], [])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 from typing import Any
@@ -835,4 +836,58 @@ def test_a_legacy_function_call_name_ending_in_a_colon_is_cleaned() -> None:
     completion, _ = completion_from_response(body)
     assert [(c.name, c.parsed_arguments()) for c in completion.tool_calls] == [
         ("get_weather", {"city": "Paris"})
+    ]
+
+
+# --------------------------------------------------------------------------- feed_many
+
+_many_chunks = st.lists(
+    st.one_of(
+        st.sampled_from(["<think>", "</think>", "plan", "Answer ", "\n", "<"]).map(
+            lambda text: chunk({"content": text})
+        ),
+        st.just(chunk({"role": "assistant", "content": ""})),
+        st.just(chunk({"reasoning_content": "why "})),
+        st.just(chunk({"tool_calls": [{"index": 0, "id": "t", "function": {"name": "f"}}]})),
+        st.just(chunk({"tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]})),
+        st.just(chunk({}, "stop")),
+        st.just({"choices": [], "usage": {"prompt_tokens": 2, "completion_tokens": 3}}),
+        st.just({"error": {"message": "overloaded"}}),
+        st.just(chunk({"content": "after"}, "error")),
+        st.just(["not", "a", "chunk"]),
+    ),
+    max_size=14,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(chunks=_many_chunks)
+def test_feed_many_assembles_what_feed_one_by_one_does(chunks: list[Any]) -> None:
+    one = ChunkAccumulator()
+    released: list[Event] = []
+    for item in chunks:
+        released += one.feed(item)
+        if one.error is not None or one.finish_reason == "error":
+            break  # where the client stops reading
+    many = ChunkAccumulator()
+    batch = many.feed_many(chunks)
+
+    def same_ids(completion: Completion) -> Completion:
+        # A call the server sent without an id gets a random one.
+        calls = [
+            c if c.id == "t" else dataclasses.replace(c, id="made") for c in completion.tool_calls
+        ]
+        return dataclasses.replace(completion, tool_calls=calls)
+
+    assert same_ids(many.completion(ended="done")) == same_ids(one.completion(ended="done"))
+    assert (many.error, many.chunks) == (one.error, one.chunks)
+
+    def text(events: list[Event], kind: type) -> str:
+        return "".join(e.text for e in events if isinstance(e, kind))
+
+    if not one._think.relabelled:
+        for kind in (ContentDelta, ReasoningDelta):
+            assert text(batch, kind) == text(released, kind)
+    assert [(e.index, e.name, e.arguments) for e in batch if isinstance(e, ToolCallDelta)] == [
+        (e.index, e.name, e.arguments) for e in released if isinstance(e, ToolCallDelta)
     ]

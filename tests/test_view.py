@@ -140,6 +140,31 @@ def test_final_html_reuses_blocks_rendered_while_streaming() -> None:
     assert squeeze(render_markdown(text)) in squeeze(html)
 
 
+def test_the_last_blocks_of_a_finished_reply_go_out_once_in_the_final_output() -> None:
+    output = RecordingOutput()
+    clock = Clock()
+    view = LiveView(output, clock=clock)
+    text = "Early paragraph.\n\n" + "".join(f"Late paragraph {n}.\n\n" for n in range(5))
+    completion = _stream(view, clock, text, step=0.0)
+    view.finish(_reply(completion))
+    sent = [b.get("text/plain", "") for _, _, b in output.ops]
+    # Not rendered into an output of its own just before the final one replaces it.
+    assert sum("Late paragraph 4." in t for t in sent) == 1
+    assert "Late paragraph 4." in output.ops[-1][2]["text/html"]
+
+
+def test_the_last_blocks_are_shown_when_the_end_of_the_turn_is_slow_to_come() -> None:
+    output = RecordingOutput()
+    clock = Clock()
+    view = LiveView(output, clock=clock)
+    _stream(view, clock, "One paragraph.\n\nAnother one, the last.\n", step=0.0)
+    assert not any("the last" in h.get("text/plain", "") for h in output.live.values())
+    clock.now += 0.2
+    view.tick()
+    assert any("the last" in h.get("text/plain", "") for h in output.live.values())
+    assert len(output.live) == 1  # it took the place of the growing tail
+
+
 def test_model_output_is_sanitized_live_and_final() -> None:
     output = RecordingOutput()
     clock = Clock()

@@ -457,7 +457,10 @@ async def _read_stream(
     try:
         async for raw in chunks:
             received = received or bool(raw)
-            for event in decoder.feed(raw):
+            payloads, events = decoder.feed_json(raw)
+            if payloads:
+                _apply_payloads(options, payloads, accumulator, sink)
+            for event in events:
                 if _apply_event(options, event.event, event.data, accumulator, sink):
                     done = True
                     break
@@ -576,20 +579,40 @@ def _apply_event(
         return False  # a keep-alive or a line we do not understand
     if name == "error" and isinstance(payload, dict) and "error" not in payload:
         payload = {"error": payload}
-    events = accumulator.feed(payload)
-    if on_event is not None:
-        for event in events:
-            on_event(event)
+    _emit(accumulator.feed(payload), on_event)
     if accumulator.error is not None:
         _raise_stream_error(options, accumulator.error, accumulator)
     if name == "error":
         # An error frame whatever its payload looks like (a bare string, an empty object).
         _raise_stream_error(options, {"message": data.strip()}, accumulator)
+    _check_finish(options, accumulator)
+    return False
+
+
+def _apply_payloads(
+    options: RequestOptions,
+    payloads: list[Any],
+    accumulator: ChunkAccumulator,
+    on_event: EventSink | None,
+) -> None:
+    """Apply the decoded payloads of plain ``message`` events (never the end marker)."""
+    _emit(accumulator.feed_many(payloads), on_event)
+    if accumulator.error is not None:
+        _raise_stream_error(options, accumulator.error, accumulator)
+    _check_finish(options, accumulator)
+
+
+def _emit(events: list[Event], on_event: EventSink | None) -> None:
+    if on_event is not None:
+        for event in events:
+            on_event(event)
+
+
+def _check_finish(options: RequestOptions, accumulator: ChunkAccumulator) -> None:
     if accumulator.finish_reason == "error":
         _raise_stream_error(
             options, {"message": "the provider ended the reply with an error"}, accumulator
         )
-    return False
 
 
 def _read_json(

@@ -53,30 +53,55 @@ _DOLLAR_HTML = "<span>$</span>"  # a tag between two dollars keeps MathJax from 
 
 
 class Stash:
-    """Placeholders for HTML cut out before markdown runs and put back after it."""
+    """Placeholders for HTML cut out before markdown runs and put back after it.
+
+    Two kinds: inline pieces (math, escaped dollars) go back with :meth:`restore`, before the
+    result is sanitized; highlighted code blocks, which are built here and hold no model markup
+    (pygments escapes every character of the code), go back with :meth:`restore_blocks`, after
+    it, so the sanitizer does not spend its time on their colour spans. A block goes back only
+    where it can be markup (a paragraph of its own, or between tags): never into an attribute.
+    """
 
     def __init__(self) -> None:
-        self.prefix = f"tfstash{os.urandom(6).hex()}x"
+        token = os.urandom(6).hex()
+        self.prefix = f"tfstash{token}x"
         self.items: list[str] = []
         self._pattern = re.compile(rf"(<p>)?{self.prefix}(\d+)y(</p>)?")
+        self.block_prefix = f"tfblock{token}x"
+        self.blocks: list[str] = []
+        block = rf"{self.block_prefix}(\d+)y"
+        self._block_pattern = re.compile(rf"<p>{block}</p>|(?<=>)[ \t\n]*{block}(?=[ \t\n]*<)")
+        self._leftover_pattern = re.compile(rf"{self.block_prefix}\d+y")
 
     def store(self, html: str) -> str:
-        """Keep ``html`` aside; return the placeholder that stands for it in the source."""
+        """Keep inline ``html`` aside; return the placeholder that stands for it in the source."""
         self.items.append(html)
         return f"{self.prefix}{len(self.items) - 1}y"
 
+    def store_block(self, html: str) -> str:
+        """Keep a trusted block of ``html`` aside (see the class docstring)."""
+        self.blocks.append(html)
+        return f"{self.block_prefix}{len(self.blocks) - 1}y"
+
     def restore(self, html: str) -> str:
-        """Put every stored piece back in place of its placeholder in converted ``html``."""
+        """Put every inline piece back in place of its placeholder in converted ``html``."""
         if not self.items:
             return html
 
         def put_back(m: re.Match[str]) -> str:
-            item = self.items[int(m.group(2))]
-            if m.group(1) and m.group(3) and item.startswith("<div"):
-                return item  # a code block alone in its paragraph replaces the paragraph
-            return (m.group(1) or "") + item + (m.group(3) or "")
+            return (m.group(1) or "") + self.items[int(m.group(2))] + (m.group(3) or "")
 
         return self._pattern.sub(put_back, html)
+
+    def restore_blocks(self, html: str) -> str:
+        """Put the code blocks back into converted (and sanitized) ``html``."""
+        if not self.blocks:
+            return html
+
+        def put_back(m: re.Match[str]) -> str:
+            return self.blocks[int(m.group(1) or m.group(2))]
+
+        return self._leftover_pattern.sub("", self._block_pattern.sub(put_back, html))
 
 
 def rewrite(text: str, stash: Stash, partial: bool) -> str:
@@ -169,7 +194,9 @@ def _emit_fence(
 ) -> None:
     info, body, depth = fence
     language = info.strip().lstrip("{.").split(" ")[0].rstrip("}") if info.strip() else ""
-    out.extend(["", " " * (4 * depth) + stash.store(highlight_code("\n".join(body), language)), ""])
+    out.extend(
+        ["", " " * (4 * depth) + stash.store_block(highlight_code("\n".join(body), language)), ""]
+    )
     verbatim.add(len(out) - 2)
 
 

@@ -7,15 +7,24 @@ character cut by a read boundary survives; ``str.splitlines`` is never used beca
 on U+2028 inside JSON strings. At the end of the body a last event without its blank line is still
 delivered (``data: [DONE]`` often arrives that way). A UTF-8 byte order mark at the very start
 of the stream is dropped, as the spec asks.
+
+:meth:`SSEDecoder.feed_json` is :meth:`~SSEDecoder.feed` plus JSON decoding, with a fast path for
+the shape nearly every chat stream has (one ``data: {...}`` line per event, LF line ends): a fast
+server packs a hundred such events into one read, and parsing them in one pass costs a fraction of
+splitting lines, building events and calling :func:`json.loads` for each.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import json
+from typing import Any, NamedTuple
 
 __all__ = ["SSEDecoder", "SSEEvent"]
 
 _BOM = b"\xef\xbb\xbf"
+# The C scanner behind json.loads, without its per-call Python wrappers (same strictness).
+_scan_json = json.JSONDecoder().scan_once
+_FRAME_START = "data: {"
 
 
 class SSEEvent(NamedTuple):
@@ -97,6 +106,53 @@ class SSEDecoder:
             else:
                 self._line(line, events)
         return events
+
+    def feed_json(self, chunk: bytes) -> tuple[list[Any], list[SSEEvent]]:
+        """Consume one network read like :meth:`feed`, decoding the JSON of plain events.
+
+        Returns
+        -------
+        tuple[list[Any], list[SSEEvent]]
+            First the decoded payloads of the leading run of plain events (unnamed, one
+            ``data: {...}`` line each, ending in LF), then the events that followed them, as
+            :meth:`feed` returns them. Each payload is exactly what ``json.loads(event.data)``
+            gives; an event that does not decode on its own, ``[DONE]`` included, ends the run.
+        """
+        if not chunk or self._skip_lf or self._data or self._event:
+            return [], self.feed(chunk)
+        buffer = self._buffer + chunk if self._buffer else chunk
+        if not self._started:
+            if len(buffer) < len(_BOM):
+                return [], self.feed(chunk)  # may still be the start of a byte order mark
+            self._started = True
+            if buffer.startswith(_BOM):
+                buffer = buffer[len(_BOM) :]
+        end = buffer.rfind(b"\n\n") + 2
+        if end < 2 or not buffer.startswith(b"data: {") or b"\r" in buffer:
+            self._buffer = b""
+            return [], self.feed(buffer)
+        try:
+            text = buffer[:end].decode()
+        except UnicodeDecodeError:  # feed() decodes what it can, line by line
+            self._buffer = b""
+            return [], self.feed(buffer)
+        payloads: list[Any] = []
+        append, scan, frame_start = payloads.append, _scan_json, _FRAME_START
+        start, stop = 0, len(text)  # start: where the first event not decoded here begins
+        try:
+            while start < stop and text.startswith(frame_start, start):
+                payload, after = scan(text, start + 6)
+                if not text.startswith("\n\n", after):
+                    break  # more on the line, or a second data line: not a plain event
+                append(payload)
+                start = after + 2
+        except (StopIteration, ValueError):
+            pass  # not JSON: that event takes the line-by-line path
+        self.lines += 2 * len(payloads)
+        # What was not decoded goes through feed(); ``start`` indexes characters, not bytes.
+        rest = text[start:].encode() + buffer[end:] if start < stop else buffer[end:]
+        self._buffer = b""
+        return payloads, self.feed(rest)
 
     def flush(self) -> list[SSEEvent]:
         """End of body: deliver a last line and event that had no terminator."""

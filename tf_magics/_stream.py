@@ -233,6 +233,40 @@ class ChunkAccumulator:
                     self._apply_choice(choice, events)
         return events
 
+    def feed_many(self, chunks: list[Any]) -> list[Event]:
+        """Apply chunks in order, as :meth:`feed` would one by one.
+
+        The text of consecutive plain chunks comes out as one delta (the reply is the same however
+        its text is cut). Stops after a chunk that reports an error, as a caller of :meth:`feed`
+        would.
+        """
+        events: list[Event] = []
+        texts: list[str] = []
+        for chunk in chunks:
+            text = _plain_content(chunk) if type(chunk) is dict else None
+            if text is not None:
+                if not self.model or not self.id:
+                    self._take_identity(chunk)
+                texts.append(text)
+                continue
+            if texts:
+                self._feed_texts(texts, events)
+                texts = []
+            events += self.feed(chunk)
+            if self.error is not None or self.finish_reason == "error":
+                return events
+        if texts:
+            self._feed_texts(texts, events)
+        return events
+
+    def _feed_texts(self, texts: list[str], events: list[Event]) -> None:
+        self.chunks += len(texts)
+        answer, thought = self._think.feed("".join(texts))
+        if thought:
+            events.append(ReasoningDelta(thought))
+        if answer:
+            events.append(ContentDelta(answer))
+
     def _take_identity(self, chunk: dict[str, Any]) -> None:
         model, chunk_id = chunk.get("model"), chunk.get("id")
         if not self.model and isinstance(model, str) and model:

@@ -101,7 +101,7 @@ def render_markdown(text: str, *, sanitize: bool = True, partial: bool = False) 
         except RecursionError:  # Python-Markdown recurses per nesting level; show the text as is
             converted = "<p>" + escape(text).replace("\n", "<br>\n") + "</p>"
     result = stash.restore(converted)
-    return _tidy(sanitize_html(result) if sanitize else result)
+    return stash.restore_blocks(_tidy(sanitize_html(result) if sanitize else result))
 
 
 _EMPTY_PARAGRAPH_RE = re.compile(r"<p>\s*</p>\n?")

@@ -109,6 +109,7 @@ class _Round:
     tool_slots: dict[int, _Slot] = field(default_factory=dict)
     reasoning_slot: _Slot | None = None
     tail_slot: _Slot | None = None
+    unshown: tuple[str, str] | None = None  # rendered at the end of the reply, not yet sent
     shown_tail: str = ""
     dirty_reasoning: bool = False
     dirty_tail: bool = False
@@ -248,8 +249,15 @@ class LiveView:
             block.update_call(call)
             block.status = "running" if block.status == "streaming" else block.status
             current.dirty_tools.add(key)
-        self.flush(force=True)
-        current.tail_slot = None
+        if event.completion.tool_calls or current.dirty_reasoning or current.dirty_tools:
+            self.flush(force=True)
+        elif current.pending:
+            # The reply is complete: the consolidated output follows at once, so the last
+            # blocks are rendered for it but not sent on their own (the biggest message of an
+            # unpaced reply, sent twice otherwise). If the end is slow to come, tick() sends them.
+            self._render_pending(current)
+            current.dirty_tail = False
+        current.tail_slot = None if current.unshown is None else current.tail_slot
 
     def _tool_progress(self, event: ToolCallStarted | ToolCallFinished) -> None:
         call = event.call if isinstance(event, ToolCallStarted) else event.result.call
@@ -282,6 +290,10 @@ class LiveView:
     def flush(self, *, force: bool = False) -> None:
         """Send what changed, unless the last update was less than ``interval`` ago."""
         current = self._round
+        if current.unshown is not None:
+            html, text = current.unshown
+            current.unshown = None
+            self._show_blocks(current, html, text)
         if not (
             current.dirty_reasoning or current.pending or current.dirty_tail or current.dirty_tools
         ):
@@ -328,11 +340,21 @@ class LiveView:
 
     def _freeze(self, current: _Round) -> None:
         """Send completed blocks once; the tail continues in a new output below them."""
+        html, text = self._render_pending(current)
+        self._show_blocks(current, html, text)
+
+    @staticmethod
+    def _render_pending(current: _Round) -> tuple[str, str]:
         sources, current.pending = current.pending, []
         # The blocks are consecutive spans of the reply: one render call for all of them.
         html = render_markdown("".join(sources))
         current.frozen.append(html)
         text = "\n\n".join(sources)
+        current.unshown = (html, text)
+        return html, text
+
+    def _show_blocks(self, current: _Round, html: str, text: str) -> None:
+        current.unshown = None
         if current.tail_slot is None:
             self._show(html, text, "content")
         else:
