@@ -882,8 +882,12 @@ def test_feed_many_assembles_what_feed_one_by_one_does(chunks: list[Any]) -> Non
     assert same_ids(many.completion(ended="done")) == same_ids(one.completion(ended="done"))
     assert (many.error, many.chunks) == (one.error, one.chunks)
 
-    def text(events: list[Event], kind: type) -> str:
-        return "".join(e.text for e in events if isinstance(e, kind))
+    def text(events: list[Event], kind: type[ContentDelta | ReasoningDelta]) -> str:
+        return "".join(
+            e.text
+            for e in events
+            if isinstance(e, (ContentDelta, ReasoningDelta)) and type(e) is kind
+        )
 
     if not one._think.relabelled:
         for kind in (ContentDelta, ReasoningDelta):

@@ -17,13 +17,14 @@ splitting lines, building events and calling :func:`json.loads` for each.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 __all__ = ["SSEDecoder", "SSEEvent"]
 
 _BOM = b"\xef\xbb\xbf"
 # The C scanner behind json.loads, without its per-call Python wrappers (same strictness).
-_scan_json = json.JSONDecoder().scan_once
+_scan_json: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 _FRAME_START = "data: {"
 
 
