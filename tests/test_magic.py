@@ -232,7 +232,7 @@ def test_import_and_load_ext_do_not_import_heavy_modules() -> None:
         "ip.run_line_magic('load_ext', 'tf_magics')\n"
         "new = set(sys.modules) - before\n"
         "heavy = sorted(m for m in new if m.split('.')[0] in "
-        "{'httpx', 'httpcore', 'markdown', 'nh3', 'pygments', 'ipywidgets', 'docstring_parser'})\n"
+        "{'httpx', 'httpcore', 'pyromark', 'nh3', 'pygments', 'ipywidgets', 'docstring_parser'})\n"
         "print(heavy)\n"
     )
     # Without the background warm-up, which imports them on purpose after loading.
@@ -294,7 +294,7 @@ def test_loading_warms_up_the_first_chat_in_the_background() -> None:
         "deadline = time.monotonic() + 30\n"
         "while 'nh3' not in sys.modules and time.monotonic() < deadline:\n"
         "    time.sleep(0.05)\n"
-        "print(all(m in sys.modules for m in ('httpx', 'markdown', 'nh3', 'tf_magics.chat')))\n"
+        "print(all(m in sys.modules for m in ('httpx', 'pyromark', 'nh3', 'tf_magics.chat')))\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "TF_MAGICS_NO_PREWARM"}
     out = subprocess.run(

@@ -7,7 +7,7 @@ Markdown's: a line belongs to a list item when it is indented to the item's cont
 fence may open at any indentation inside an item and closes with a fence at least as long.
 
 Two readers share it so that they agree on where a list, a fence or a quote ends: the source
-rewrite for Python-Markdown (:mod:`tf_magics._markdown_source`) and the stream splitter
+rewrite for the CommonMark parser (:mod:`tf_magics._markdown_source`) and the stream splitter
 (:class:`tf_magics.render.StreamingMarkdown`).
 """
 
@@ -16,7 +16,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["FENCE_RE", "MARKER_RE", "Line", "LineMachine", "indentation", "is_marker"]
+__all__ = [
+    "FENCE_RE",
+    "MARKER_RE",
+    "TABLE_DELIMITER_RE",
+    "Line",
+    "LineMachine",
+    "indentation",
+    "is_marker",
+]
 
 FENCE_RE = re.compile(r"^( *)(`{3,}|~{3,})(.*)$")  # indent, fence, info string
 MARKER_RE = re.compile(r"^( *)([-*+]|\d{1,9}[.)])( +|$)(.*)$")  # indent, marker, spaces, content
@@ -24,6 +32,7 @@ _HR_RE = re.compile(r"^ {0,3}([-*_])(?: *\1){2,} *$")
 _QUOTE_RE = re.compile(r"^ {0,3}>")
 _SETEXT_RE = re.compile(r"^ {0,3}=+ *$")  # "---" under a paragraph is a thematic break to us
 _HEADING_RE = re.compile(r"^ {0,3}#{1,6}(?: |$)")
+TABLE_DELIMITER_RE = re.compile(r"^ *\|? *:?-+:? *(?:\| *:?-+:? *)*\|? *$")
 _MAX_LIST_DEPTH = 12
 _DETAILS_OPEN_RE = re.compile(r"<details(?: +open)? *>", re.IGNORECASE)
 _DETAILS_CLOSE_RE = re.compile(r"</details *>", re.IGNORECASE)
@@ -48,7 +57,7 @@ class Line:
     kind: str  # blank | fence-open | fence-body | fence-close | item | text | code | quote | break
     depth: int = 0  # list items containing the line (for items: their parents)
     extra: int = 0  # indentation beyond the containing item's content column
-    new_block: bool = False  # needs a blank line before it for Python-Markdown to see a new block
+    new_block: bool = False  # gets a blank line before it, so that it starts a block of its own
 
 
 class LineMachine:
@@ -62,24 +71,26 @@ class LineMachine:
         self.fence: tuple[str, int, int] | None = None  # (char, length, indent)
         self.items: list[int] = []  # content columns of the open list items
         self.prev = "blank"
-        self.chunk_quote = False  # the block since the last blank line ends in a block quote
         self.chunk_code = False  # the block since the last blank line is an indented code block
         self.chunk_in_item = False  # the block since the last blank line began inside a list item
         self.details = 0  # raw <details> elements open
+        self.table = False  # the lines since the last blank line hold a table
+        self.quote = False  # a block quote is open (its paragraph may go on lazily)
+        self._header = False  # the previous line could be a table's header row
 
     def continues_after_blank(self, line: str) -> bool:
         """Whether ``line``, after blank lines, continues the block before them.
 
         It does inside a fence or a raw ``<details>`` element, in a list when the line is an item or
-        is indented to an open item, after a block quote when it is a quote line (Python-Markdown
-        merges the two quotes), and after indented code when it is indented code.
+        is indented to an open item, and after indented code when it is indented code. (A blank
+        line ends a block quote: a quote line after it starts another quote, as in CommonMark.)
         """
         n = indentation(line)
         if self.fence is not None:
             return True
         if self.items and (n >= self.items[0] or is_marker(line)):
             return True
-        if self.details or (self.chunk_quote and _QUOTE_RE.match(line)):
+        if self.details:
             return True
         return self.chunk_code and n >= 4
 
@@ -89,20 +100,26 @@ class LineMachine:
             return self._fence_line(line)
         if not line.strip():
             self.prev = "blank"
+            self.table = self._header = self.quote = False
             return Line("blank")
         first_in_chunk = self.prev == "blank"
         if first_in_chunk:  # the chunk flags describe the last chunk until the next one begins
-            self.chunk_quote = self.chunk_code = False
+            self.chunk_code = False
         result = self._block_line(line)
+        if result.kind == "text" and not result.depth:
+            # A table (a header row, then a delimiter row) runs until a blank line or a block.
+            self.table = self.table or (self._header and bool(TABLE_DELIMITER_RE.match(line)))
+            self._header = "|" in line
+        else:
+            self.table = self._header = False
         if first_in_chunk:
             self.chunk_in_item = result.kind != "item" and result.depth > 0
         if result.kind not in ("code", "fence-open") and "details" in line:
             opened = len(_DETAILS_OPEN_RE.findall(line)) - len(_DETAILS_CLOSE_RE.findall(line))
             self.details = max(0, self.details + opened)
         self.prev = result.kind
-        if result.kind == "quote":
-            self.chunk_quote = True
-        elif result.kind == "code":
+        self.quote = result.kind == "quote" or (self.quote and result.kind == "text")
+        if result.kind == "code":
             self.chunk_code = not self.items
         return result
 
@@ -136,7 +153,13 @@ class LineMachine:
         if not lazy and n >= base + 4:
             return self._code_line(n)
         marker = is_marker(line)
-        if marker and n < base + 4 and (self.items or not lazy or _can_interrupt(marker)):
+        if (
+            marker
+            and n < base + 4
+            # Only a paragraph of the same container resists the interruption: not a table,
+            # and not a quote's paragraph, which an unquoted line does not belong to.
+            and (self.items or not lazy or self.table or self.quote or _can_interrupt(marker))
+        ):
             return self._item_line(marker, n, lazy)
         quote = bool(_QUOTE_RE.match(line))
         starts_block = quote or bool(
@@ -148,7 +171,7 @@ class LineMachine:
                 return self._code_line(n)
             extra = n - self.items[-1] if self.items else n
             kind = "quote" if quote else "break" if starts_block else "text"
-            # Python-Markdown would keep the line in the list item without a blank line.
+            # Out of the list: a blank line before it says so to the parser too.
             return Line(kind, depth=len(self.items), extra=extra, new_block=not self.items)
         if self.items and lazy:
             # A lazy continuation line stays in the paragraph it continues.
@@ -164,7 +187,7 @@ class LineMachine:
         return Line("code", depth=len(self.items), extra=n - base)
 
     def _item_line(self, marker: re.Match[str], n: int, lazy: bool) -> Line:
-        # Python-Markdown reads an item after an indented continuation block as more of it.
+        # An item after an indented continuation block starts afresh after a blank line.
         new_block = (lazy and not self.items) or self.chunk_in_item
         self._pop_items(n)
         if len(self.items) >= _MAX_LIST_DEPTH:  # deeper items become siblings (recursion limit)

@@ -1,22 +1,21 @@
-r"""A model's markdown rewritten into source Python-Markdown reads with CommonMark's meaning.
+r"""A model's markdown prepared for a CommonMark parser: code, math and raw HTML taken care of.
 
-Python-Markdown follows the original Markdown rules, which models do not write: a list needs a
-blank line before it and 4-space indentation to nest or continue, fences inside list items are not
-recognised. Before converting, :func:`rewrite` makes a line pass (lines classified by
-:class:`~tf_magics._markdown_lines.LineMachine`) that rewrites the source into what
-Python-Markdown understands, with CommonMark's meaning:
+Before converting, :func:`rewrite` makes a line pass (lines classified by
+:class:`~tf_magics._markdown_lines.LineMachine`, which the stream splitter shares, so that the two
+agree on where every block ends):
 
 * fenced code (any indentation inside list items, closing fence at least as long as the opening
   one, an unclosed fence runs to the end) is cut out, highlighted, and put back after conversion;
-* list items are re-indented to Python-Markdown's 4-column steps, following CommonMark's rule that a
-  line belongs to an item when it is indented to the item's content;
-* a list, a table or a block quote directly under a paragraph line starts its own block;
+* list items are re-indented to their parent item's content column, and an item nests at most
+  twelve deep;
+* a table or a ``</details>`` line directly under a paragraph starts its own block;
 * math and escaped dollars are cut out, and put back verbatim after conversion;
 * raw HTML is shown as text, except a few harmless tags (``<br>``, ``<sub>``, ``<sup>``, ``<kbd>``,
-  ``<details>``, ...) written without attributes.
+  ``<details>``, ...) written without attributes;
+* every line break inside a paragraph becomes a hard break (two trailing spaces).
 
 What is cut out waits in a :class:`Stash` under a random placeholder, which
-:meth:`Stash.restore` swaps back into the converted HTML.
+:meth:`Stash.restore` and :meth:`Stash.restore_blocks` swap back into the converted HTML.
 """
 
 from __future__ import annotations
@@ -25,13 +24,20 @@ import os
 import re
 
 from ._highlight import highlight_code
-from ._markdown_lines import FENCE_RE, MARKER_RE, Line, LineMachine, indentation, is_marker
+from ._markdown_lines import (
+    FENCE_RE,
+    MARKER_RE,
+    TABLE_DELIMITER_RE,
+    Line,
+    LineMachine,
+    indentation,
+    is_marker,
+)
 from ._sanitize import escape
 
 __all__ = ["Stash", "rewrite"]
 
 # Whole lines.
-_TABLE_DELIMITER_RE = re.compile(r"^ *\|? *:?-+:? *(?:\| *:?-+:? *)*\|? *$")
 _DETAILS_CLOSE_LINE_RE = re.compile(r"^ *</details *> *$", re.IGNORECASE)
 _HASHTAG_RE = re.compile(r"#+[^#\s]")
 
@@ -63,15 +69,12 @@ class Stash:
     """
 
     def __init__(self) -> None:
-        token = os.urandom(6).hex()
-        self.prefix = f"tfstash{token}x"
+        # Random per render: a reply cannot write a placeholder that would be replaced.
+        self.token = os.urandom(6).hex()
+        self.prefix = f"tfstash{self.token}x"
+        self.block_prefix = f"tfblock{self.token}x"
         self.items: list[str] = []
-        self._pattern = re.compile(rf"(<p>)?{self.prefix}(\d+)y(</p>)?")
-        self.block_prefix = f"tfblock{token}x"
         self.blocks: list[str] = []
-        block = rf"{self.block_prefix}(\d+)y"
-        self._block_pattern = re.compile(rf"<p>{block}</p>|(?<=>)[ \t\n]*{block}(?=[ \t\n]*<)")
-        self._leftover_pattern = re.compile(rf"{self.block_prefix}\d+y")
 
     def store(self, html: str) -> str:
         """Keep inline ``html`` aside; return the placeholder that stands for it in the source."""
@@ -89,9 +92,9 @@ class Stash:
             return html
 
         def put_back(m: re.Match[str]) -> str:
-            return (m.group(1) or "") + self.items[int(m.group(2))] + (m.group(3) or "")
+            return self.items[int(m.group(2))] if m.group(1) == self.token else m.group(0)
 
-        return self._pattern.sub(put_back, html)
+        return _INLINE_PLACEHOLDER_RE.sub(put_back, html)
 
     def restore_blocks(self, html: str) -> str:
         """Put the code blocks back into converted (and sanitized) ``html``."""
@@ -99,13 +102,24 @@ class Stash:
             return html
 
         def put_back(m: re.Match[str]) -> str:
-            return self.blocks[int(m.group(1) or m.group(2))]
+            token, index = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+            return self.blocks[int(index)] if token == self.token else m.group(0)
 
-        return self._leftover_pattern.sub("", self._block_pattern.sub(put_back, html))
+        def drop(m: re.Match[str]) -> str:  # a placeholder out of place: never into an attribute
+            return "" if m.group(1) == self.token else m.group(0)
+
+        return _LEFTOVER_BLOCK_RE.sub(drop, _BLOCK_PLACEHOLDER_RE.sub(put_back, html))
+
+
+# Compiled once (a pattern per random token would be compiled on every render).
+_INLINE_PLACEHOLDER_RE = re.compile(r"tfstash([0-9a-f]{12})x(\d+)y")
+_BLOCK = r"tfblock([0-9a-f]{12})x(\d+)y"
+_BLOCK_PLACEHOLDER_RE = re.compile(rf"<p>{_BLOCK}</p>|(?<=>)[ \t\n]*{_BLOCK}(?=[ \t\n]*<)")
+_LEFTOVER_BLOCK_RE = re.compile(r"tfblock([0-9a-f]{12})x\d+y")
 
 
 def rewrite(text: str, stash: Stash, partial: bool) -> str:
-    r"""Rewrite ``text`` into source Python-Markdown reads as CommonMark would (see module doc).
+    r"""Rewrite ``text`` for the CommonMark parser (see the module docstring).
 
     Parameters
     ----------
@@ -119,23 +133,28 @@ def rewrite(text: str, stash: Stash, partial: bool) -> str:
     Returns
     -------
     str
-        Source for Python-Markdown, with placeholders from ``stash`` in it.
+        CommonMark source, with placeholders from ``stash`` in it.
     """
     lines = text.expandtabs(4).replace("\r\n", "\n").replace("\r", "\n").split("\n")
     machine = LineMachine()
     out: list[str] = []
     verbatim: set[int] = set()  # output lines the inline pass must leave alone
-    fence: tuple[str, list[str], int] | None = None  # (info, body, depth)
+    fence: tuple[str, list[str], str] | None = None  # (info, body, indentation)
+    # Content columns of the open list items, as rewritten: an item's lines are indented to its
+    # column (CommonMark's rule), whatever the marker's width ("100." needs five).
+    columns: list[int] = []
     prev_kind = "blank"
     for i, line in enumerate(lines):
         in_list = bool(machine.items)
         info = machine.step(line)
         kind = info.kind
-        pad = " " * (4 * info.depth)
+        if kind != "blank":
+            del columns[info.depth :]
+        pad = " " * (columns[-1] if columns else 0)
         if kind == "fence-open":
             opening = FENCE_RE.match(line)
             assert opening is not None
-            fence = (opening.group(3), [], info.depth)
+            fence = (opening.group(3), [], pad)
         elif kind == "fence-body":
             assert fence is not None
             fence[1].append(_dedent(line, info.extra))
@@ -150,12 +169,15 @@ def rewrite(text: str, stash: Stash, partial: bool) -> str:
             if info.new_block or _starts_block(line, lines, i, top_level_text):
                 out.append("")
             if kind == "code" and in_list and not machine.items:
-                # Python-Markdown would add indented code after a list to its last item: an
-                # empty paragraph in between (removed after rendering) keeps them apart.
+                # Indented code right after a list: an empty paragraph in between (removed
+                # after rendering) keeps it out of the list's last item.
                 out.extend(["", stash.store(""), ""])
             if kind == "code":
                 verbatim.add(len(out))
-            out.append(_line_source(line, info, pad))
+            source = _line_source(line, info, pad)
+            out.append(source)
+            if kind == "item":  # its content starts after the marker and one space
+                columns.append(source.index(" ", len(pad)) + 1)
         prev_kind = kind
     if fence is not None:  # CommonMark: an unclosed fence runs to the end of the document
         _emit_fence(out, verbatim, fence, stash)
@@ -163,7 +185,7 @@ def rewrite(text: str, stash: Stash, partial: bool) -> str:
 
 
 def _line_source(line: str, info: Line, pad: str) -> str:
-    """A non-fence line, re-indented for Python-Markdown."""
+    """A non-fence line, re-indented to the column of the list item it belongs to."""
     if info.kind == "item":
         marker = MARKER_RE.match(line)
         assert marker is not None
@@ -185,18 +207,16 @@ def _starts_block(line: str, lines: list[str], i: int, after_paragraph: bool) ->
     """A ``</details>`` line (a table would take it for a row), or a table under a paragraph."""
     if _DETAILS_CLOSE_LINE_RE.match(line):
         return True
-    table = "|" in line and i + 1 < len(lines) and _TABLE_DELIMITER_RE.match(lines[i + 1])
+    table = "|" in line and i + 1 < len(lines) and TABLE_DELIMITER_RE.match(lines[i + 1])
     return after_paragraph and bool(table)
 
 
 def _emit_fence(
-    out: list[str], verbatim: set[int], fence: tuple[str, list[str], int], stash: Stash
+    out: list[str], verbatim: set[int], fence: tuple[str, list[str], str], stash: Stash
 ) -> None:
-    info, body, depth = fence
+    info, body, pad = fence
     language = info.strip().lstrip("{.").split(" ")[0].rstrip("}") if info.strip() else ""
-    out.extend(
-        ["", " " * (4 * depth) + stash.store_block(highlight_code("\n".join(body), language)), ""]
-    )
+    out.extend(["", pad + stash.store_block(highlight_code("\n".join(body), language)), ""])
     verbatim.add(len(out) - 2)
 
 
@@ -220,8 +240,12 @@ def _protect_inline(lines: list[str], verbatim: set[int], stash: Stash, partial:
 
 
 def _protect_chunk(s: str, stash: Stash, partial: bool) -> str:
-    """Protect one paragraph: code spans stay as they are, math is stashed, ``<`` is escaped."""
-    return _Protector(s, stash, partial).run()
+    """Protect one paragraph: code spans stay as they are, math is stashed, ``<`` is escaped.
+
+    Every line break becomes a hard one (two trailing spaces; CommonMark ignores them at the end
+    of a block and in headings).
+    """
+    return _Protector(s, stash, partial).run().replace("\n", "  \n")
 
 
 class _Protector:
@@ -267,8 +291,8 @@ class _Protector:
             tag = _RAW_TAG_RE.match(s, j) or _AUTOLINK_RE.match(s, j)
             return (tag.group(0), tag.end()) if tag else ("&lt;", j + 1)
         if c == "[":
-            # A bracket that no "]" follows starts no link; as an entity it spares Python-Markdown
-            # a scan to the end of the paragraph for each one.
+            # A bracket that no "]" follows starts no link; as an entity it spares the parser a
+            # scan to the end of the paragraph for each one.
             return ("[" if self.find("]", _CLOSE_BRACKET_RE, j + 1) else "&#91;"), j + 1
         if c == "\\":
             return self.backslash(j)

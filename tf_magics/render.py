@@ -19,24 +19,25 @@ Public API
 
 How a reply is rendered
 -----------------------
-1. :func:`~tf_magics._markdown_source.rewrite` turns the source into what Python-Markdown reads with
-   CommonMark's meaning (lines classified by :mod:`tf_magics._markdown_lines`), cutting out fenced
-   code, highlighted by :mod:`tf_magics._highlight`, and math, kept verbatim, into a stash;
-2. Python-Markdown converts it (``tables``, ``sane_lists``, ``nl2br``, ``~~strikethrough~~``; raw
-   HTML blocks off, since the rewrite has escaped every tag but a few harmless inline ones);
-3. the stash is put back, and the result sanitized (:mod:`tf_magics._sanitize`).
+1. :func:`~tf_magics._markdown_source.rewrite` prepares the source (lines classified by
+   :mod:`tf_magics._markdown_lines`), cutting out fenced code, highlighted by
+   :mod:`tf_magics._highlight`, and math, kept verbatim, into a stash, and escaping every raw
+   HTML tag but a few harmless inline ones;
+2. pulldown-cmark (through ``pyromark``) converts it: CommonMark with tables and
+   ``~~strikethrough~~``;
+3. math goes back, the result is sanitized (:mod:`tf_magics._sanitize`), and the highlighted
+   code goes back (built here from escaped text, it needs no sanitizing).
 
-Single newlines are line breaks (``nl2br``): chat models write line-oriented text (addresses,
-verse, ``Key: value`` lines) and never hard-wrap prose, and chat interfaces show it that way.
+Single newlines are line breaks: chat models write line-oriented text (addresses, verse,
+``Key: value`` lines) and never hard-wrap prose, and chat interfaces show it that way.
 
-Nothing heavy is imported until the first render: ``markdown``, ``pygments`` and ``nh3`` load
+Nothing heavy is imported until the first render: ``pyromark``, ``pygments`` and ``nh3`` load
 lazily.
 """
 
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
@@ -50,24 +51,23 @@ __all__ = ["StreamingMarkdown", "escape", "render_markdown", "sanitize_html"]
 # ------------------------------------------------------------------------------------------------
 # Markdown conversion.
 
-_lock = threading.Lock()  # a Markdown instance holds per-conversion state
+_TABLE_ALIGN_RE = re.compile(r'<(th|td) style="text-align: (left|center|right)">')
 
 
 @lru_cache(maxsize=1)
-def _markdown() -> Any:
-    import markdown
-    from markdown.inlinepatterns import SimpleTagInlineProcessor
+def _options() -> Any:
+    import pyromark
 
-    md = markdown.Markdown(
-        extensions=["tables", "sane_lists", "nl2br"],
-        extension_configs={"tables": {"use_align_attribute": True}},
-        output_format="html",
-    )
-    # Raw HTML blocks would be stashed whole, across blank lines and unrendered; the rewrite pass
-    # has already escaped every tag but a few harmless inline ones.
-    md.preprocessors.deregister("html_block")
-    md.inlinePatterns.register(SimpleTagInlineProcessor(r"()~~(.+?)~~", "del"), "del", 65)
-    return md
+    return pyromark.Options.ENABLE_TABLES | pyromark.Options.ENABLE_STRIKETHROUGH
+
+
+def _convert(source: str) -> str:
+    """CommonMark (with tables and strikethrough) to HTML: pulldown-cmark, through pyromark."""
+    import pyromark
+
+    html = pyromark.html(source, options=_options())
+    # ``align`` rather than ``style``: GitHub keeps it in a saved notebook, and strips styles.
+    return _TABLE_ALIGN_RE.sub(r'<\1 align="\2">', html).rstrip("\n")
 
 
 def render_markdown(text: str, *, sanitize: bool = True, partial: bool = False) -> str:
@@ -92,14 +92,7 @@ def render_markdown(text: str, *, sanitize: bool = True, partial: bool = False) 
     if not text.strip():
         return ""
     stash = Stash()
-    source = rewrite(text, stash, partial)
-    md = _markdown()
-    with _lock:
-        md.reset()
-        try:
-            converted: str = md.convert(source)
-        except RecursionError:  # Python-Markdown recurses per nesting level; show the text as is
-            converted = "<p>" + escape(text).replace("\n", "<br>\n") + "</p>"
+    converted = _convert(rewrite(text, stash, partial))
     result = stash.restore(converted)
     return stash.restore_blocks(_tidy(sanitize_html(result) if sanitize else result))
 
@@ -123,10 +116,10 @@ class StreamingMarkdown:
     A block is complete when the next top-level block begins: after blank lines, the first line
     that does not continue it. Blank lines do not end a block inside a fenced code block (until its
     closing fence), in a list when the next line is an item or is indented into an open item (loose
-    lists, continued numbering), after a block quote when the next line is a quote line, or after
-    indented code when the next line is indented code. Decisions are made on complete lines only, so
-    the blocks do not depend on how the text was cut into pieces. Each block carries the blank lines
-    that follow it; the completed blocks plus :attr:`tail` are always exactly :attr:`text`.
+    lists, continued numbering), inside a raw ``<details>`` element, or after indented code when the
+    next line is indented code. Decisions are made on complete lines only, so the blocks do not
+    depend on how the text was cut into pieces. Each block carries the blank lines that follow it;
+    the completed blocks plus :attr:`tail` are always exactly :attr:`text`.
 
     Rendering each completed block once with :func:`render_markdown` and the tail with
     ``render_markdown(tail, partial=True)`` looks like rendering the whole text, except for
