@@ -636,3 +636,30 @@ def test_importing_the_module_loads_no_renderer() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_first_renders_may_run_on_several_threads_at_once() -> None:
+    # The warm-up thread and the first %%chat both render while pygments is not imported yet.
+    code = f"""
+import sys, threading
+sys.path.insert(0, {str(ROOT)!r})
+from tf_magics.render import render_markdown
+barrier, errors = threading.Barrier(6), []
+def work():
+    barrier.wait()
+    try:
+        render_markdown("```python\\nx = 1\\n```\\n\\n```js\\nlet y = 2\\n```")
+    except Exception as error:
+        errors.append(repr(error))
+threads = [threading.Thread(target=work) for _ in range(6)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(errors)
+"""
+    for _ in range(3):  # without the import lock, every run failed here
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
+        assert out.stdout.strip() == "[]"

@@ -11,6 +11,7 @@ every block renders on its own.
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 from typing import Any
 
@@ -25,8 +26,19 @@ _CODE_PRE_STYLE = (
 )
 
 
+# pygments replaces its ``formatters`` and ``lexers`` packages in ``sys.modules`` while importing
+# them: a second thread importing at the same moment can get the half-made module and fail with
+# an ImportError (the warm-up thread and the first %%chat do exactly this).
+_import_lock = threading.Lock()
+
+
 @lru_cache(maxsize=1)
 def _code_formatter() -> Any:
+    with _import_lock:
+        return _make_code_formatter()
+
+
+def _make_code_formatter() -> Any:
     """A pygments HTML formatter with inline, theme-following colours."""
     from pygments.formatters import HtmlFormatter
     from pygments.style import Style
@@ -77,13 +89,14 @@ def _code_formatter() -> Any:
 @lru_cache(maxsize=64)
 def _lexer(language: str) -> Any:
     """The lexer for a language name, or ``None`` (looked up once: the lookup costs ~1 ms)."""
-    from pygments.lexers import get_lexer_by_name
-    from pygments.util import ClassNotFound
+    with _import_lock:
+        from pygments.lexers import get_lexer_by_name
+        from pygments.util import ClassNotFound
 
-    try:
-        return get_lexer_by_name(language.lower(), stripnl=False)
-    except ClassNotFound:
-        return None
+        try:
+            return get_lexer_by_name(language.lower(), stripnl=False)
+        except ClassNotFound:
+            return None
 
 
 def highlight_code(code: str, language: str) -> str:
