@@ -251,7 +251,7 @@ def breakdown(url: str, base_url: str, body: dict[str, Any], repeat: int = 3) ->
     from tf_magics import Chat
     from tf_magics._types import ContentDelta
     from tf_magics.render import StreamingMarkdown, render_markdown
-    from tf_magics.view import LiveView
+    from tf_magics.view import IPythonOutput, LiveView
 
     max_tokens = body["max_tokens"]
     chat = Chat(base_url=base_url, max_tokens=max_tokens)
@@ -266,6 +266,13 @@ def breakdown(url: str, base_url: str, body: dict[str, Any], repeat: int = 3) ->
 
     def with_view() -> None:
         view = LiveView(NullOutput())
+        reply = chat.ask(
+            body["messages"][0]["content"], history=False, on_event=view.handle, on_idle=view.tick
+        )
+        view.finish(reply)
+
+    def with_display() -> None:
+        view = LiveView(IPythonOutput())
         reply = chat.ask(
             body["messages"][0]["content"], history=False, on_event=view.handle, on_idle=view.tick
         )
@@ -300,6 +307,7 @@ def breakdown(url: str, base_url: str, body: dict[str, Any], repeat: int = 3) ->
         "Chat.ask, no events handler": _fastest(client_only, repeat),
         "Chat.ask, events collected in a list": _fastest(client_events, repeat),
         "Chat.ask + LiveView on a null output (no IOPub)": _fastest(with_view, repeat),
+        "Chat.ask + LiveView on IPython's display (IOPub)": _fastest(with_display, repeat),
         "LiveView replay of the recorded events (one thread, no network)": _fastest(replay, repeat),
         "  of which StreamingMarkdown.feed per event": _fastest(feed_only, repeat),
         "render_markdown(whole reply) once": _fastest(lambda: render_markdown(text), repeat),

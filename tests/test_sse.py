@@ -6,6 +6,7 @@ import itertools
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -290,9 +291,10 @@ def decode_json(*reads: bytes) -> tuple[list[tuple[str, Any]], int]:
     out: list[tuple[str, Any]] = []
     fast = 0
     for read in reads:
-        payloads, events = decoder.feed_json(read)
+        payloads = list(decoder.feed_json(read))
         fast += len(payloads)
-        out += [("message", payload) for payload in payloads] + _as_decoded(events)
+        out += [("message", payload) for payload in payloads]
+        out += _as_decoded(decoder.take_events())
     return out + _as_decoded(decoder.flush()), fast
 
 
@@ -315,9 +317,13 @@ def test_feed_json_decodes_a_read_of_plain_events_in_one_pass() -> None:
     chunks = [{"choices": [{"delta": {"content": f"token {i} ✓"}}]} for i in range(50)]
     body = b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks)
     decoder = SSEDecoder()
-    payloads, events = decoder.feed_json(body + b'data: [DONE]\n\ndata: {"after')
-    assert payloads == chunks
-    assert events == [SSEEvent("[DONE]")]
+    payloads = decoder.feed_json(body + b'data: [DONE]\n\ndata: {"after')
+    assert next(payloads) == chunks[0]  # decoded one at a time
+    with pytest.raises(RuntimeError, match="to the end"):
+        decoder.take_events()
+    assert [chunks[0], *payloads] == chunks
+    assert decoder.take_events() == [SSEEvent("[DONE]")]
     assert decoder.lines == 102
     # The unfinished event waits for the rest of its line.
-    assert decoder.feed_json(b'": 1}\n\n') == ([{"after": 1}], [])
+    assert list(decoder.feed_json(b'": 1}\n\n')) == [{"after": 1}]
+    assert decoder.take_events() == []

@@ -23,7 +23,7 @@ import random
 import ssl
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -457,10 +457,8 @@ async def _read_stream(
     try:
         async for raw in chunks:
             received = received or bool(raw)
-            payloads, events = decoder.feed_json(raw)
-            if payloads:
-                _apply_payloads(options, payloads, accumulator, sink)
-            for event in events:
+            _apply_payloads(options, decoder.feed_json(raw), accumulator, sink)
+            for event in decoder.take_events():
                 if _apply_event(options, event.event, event.data, accumulator, sink):
                     done = True
                     break
@@ -591,7 +589,7 @@ def _apply_event(
 
 def _apply_payloads(
     options: RequestOptions,
-    payloads: list[Any],
+    payloads: Iterator[Any],
     accumulator: ChunkAccumulator,
     on_event: EventSink | None,
 ) -> None:

@@ -16,8 +16,9 @@ splitting lines, building events and calling :func:`json.loads` for each.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 __all__ = ["SSEDecoder", "SSEEvent"]
@@ -57,6 +58,7 @@ class SSEDecoder:
         self._event = ""
         self._id: str | None = None
         self._retry: int | None = None
+        self._after: list[SSEEvent] | None = None  # see feed_json()
         self.comments = 0
         self.lines = 0
 
@@ -108,52 +110,63 @@ class SSEDecoder:
                 self._line(line, events)
         return events
 
-    def feed_json(self, chunk: bytes) -> tuple[list[Any], list[SSEEvent]]:
+    def feed_json(self, chunk: bytes) -> Iterator[Any]:
         """Consume one network read like :meth:`feed`, decoding the JSON of plain events.
 
-        Returns
-        -------
-        tuple[list[Any], list[SSEEvent]]
-            First the decoded payloads of the leading run of plain events (unnamed, one
-            ``data: {...}`` line each, ending in LF), then the events that followed them, as
-            :meth:`feed` returns them. Each payload is exactly what ``json.loads(event.data)``
-            gives; an event that does not decode on its own, ``[DONE]`` included, ends the run.
+        Yields the decoded payloads of the leading run of plain events (unnamed, one
+        ``data: {...}`` line each, ending in LF) one at a time, as they are decoded: a consumer
+        that is done with each before taking the next never holds a read's worth of objects
+        (a hundred tokens' dicts alive at once set off the garbage collector, and in a kernel
+        full of objects a full collection costs tens of milliseconds). Each payload is exactly
+        what ``json.loads(event.data)`` gives; an event that does not decode on its own,
+        ``[DONE]`` included, ends the run. Iterate to the end, then :meth:`take_events` returns
+        the events that followed the run, as :meth:`feed` returns them.
         """
+        self._after = None
         if not chunk or self._skip_lf or self._data or self._event:
-            return [], self.feed(chunk)
+            self._after = self.feed(chunk)
+            return
         buffer = self._buffer + chunk if self._buffer else chunk
         if not self._started:
             if len(buffer) < len(_BOM):
-                return [], self.feed(chunk)  # may still be the start of a byte order mark
+                self._after = self.feed(chunk)  # may still be the start of a byte order mark
+                return
             self._started = True
             if buffer.startswith(_BOM):
                 buffer = buffer[len(_BOM) :]
         end = buffer.rfind(b"\n\n") + 2
-        if end < 2 or not buffer.startswith(b"data: {") or b"\r" in buffer:
+        text = ""
+        if end >= 2 and buffer.startswith(b"data: {") and b"\r" not in buffer:
+            # Not UTF-8: feed() decodes what it can, line by line.
+            with contextlib.suppress(UnicodeDecodeError):
+                text = buffer[:end].decode()
+        if not text:
             self._buffer = b""
-            return [], self.feed(buffer)
-        try:
-            text = buffer[:end].decode()
-        except UnicodeDecodeError:  # feed() decodes what it can, line by line
-            self._buffer = b""
-            return [], self.feed(buffer)
-        payloads: list[Any] = []
-        append, scan, frame_start = payloads.append, _scan_json, _FRAME_START
+            self._after = self.feed(buffer)
+            return
+        scan, frame_start = _scan_json, _FRAME_START
         start, stop = 0, len(text)  # start: where the first event not decoded here begins
-        try:
-            while start < stop and text.startswith(frame_start, start):
+        while start < stop and text.startswith(frame_start, start):
+            try:
                 payload, after = scan(text, start + 6)
-                if not text.startswith("\n\n", after):
-                    break  # more on the line, or a second data line: not a plain event
-                append(payload)
-                start = after + 2
-        except (StopIteration, ValueError):
-            pass  # not JSON: that event takes the line-by-line path
-        self.lines += 2 * len(payloads)
+            except (StopIteration, ValueError):
+                break  # not JSON: that event takes the line-by-line path
+            if not text.startswith("\n\n", after):
+                break  # more on the line, or a second data line: not a plain event
+            start = after + 2
+            self.lines += 2
+            yield payload
         # What was not decoded goes through feed(); ``start`` indexes characters, not bytes.
         rest = text[start:].encode() + buffer[end:] if start < stop else buffer[end:]
         self._buffer = b""
-        return payloads, self.feed(rest)
+        self._after = self.feed(rest)
+
+    def take_events(self) -> list[SSEEvent]:
+        """The events that followed the plain ones of the last :meth:`feed_json` read."""
+        if self._after is None:
+            raise RuntimeError("iterate SSEDecoder.feed_json() to the end before take_events()")
+        events, self._after = self._after, None
+        return events
 
     def flush(self) -> list[SSEEvent]:
         """End of body: deliver a last line and event that had no terminator."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -233,12 +234,12 @@ class ChunkAccumulator:
                     self._apply_choice(choice, events)
         return events
 
-    def feed_many(self, chunks: list[Any]) -> list[Event]:
+    def feed_many(self, chunks: Iterable[Any]) -> list[Event]:
         """Apply chunks in order, as :meth:`feed` would one by one.
 
         The text of consecutive plain chunks comes out as one delta (the reply is the same however
         its text is cut). Stops after a chunk that reports an error, as a caller of :meth:`feed`
-        would.
+        would. ``chunks`` is read one at a time, and no chunk is kept once applied.
         """
         events: list[Event] = []
         texts: list[str] = []
