@@ -204,6 +204,27 @@ def test_lists_nest_at_most_twelve_deep() -> None:
     assert tags(html).count("ul") == 12
 
 
+def test_items_nest_under_wide_markers() -> None:
+    html = render_markdown("100. item\n     - nested\n101. next\n")
+    assert squash(html) == (
+        '<ol start="100"><li>item<ul><li>nested</li></ul></li><li>next</li></ol>'
+    )
+
+
+def test_a_list_marker_ends_a_table_or_a_quote() -> None:
+    html = render_markdown("| a |\n|---|\n| 1 |\n3. three\n")
+    assert "<table>" in html and '<ol start="3">' in html
+    html = render_markdown("> quoted\n3. three\n")
+    assert squash(html) == '<blockquote><p>quoted</p></blockquote><ol start="3"><li>three</li></ol>'
+
+
+def test_placeholders_cannot_be_forged_by_a_reply() -> None:
+    text = "tfblock0123456789abx0y and tfstash0123456789abx0y\n\n```python\nx = 1\n```\n"
+    html = render_markdown(text)
+    assert "tfblock0123456789abx0y and tfstash0123456789abx0y" in html
+    assert html.count('<div class="highlight">') == 1
+
+
 def test_block_quotes() -> None:
     html = render_markdown("> a\n> b\n>\n> c\n\n> d\n")
     # A blank line ends a quote (CommonMark, and GitHub's rendering of the saved markdown).
