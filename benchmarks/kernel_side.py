@@ -152,7 +152,7 @@ def profile_magic(line: str, cell: str, top: int = 25) -> None:
     tf_magics' private event-loop thread (HTTP, SSE parsing, accumulation) while the first covers
     the cell's thread (event handling, rendering, display).
     """
-    from tf_magics._runner import _LOOP  # private, but this is a diagnosis tool
+    from tf_magics.engine.private_loop import _LOOP  # private, but this is a diagnosis tool
 
     loop = _LOOP.get()
     cell_profile, loop_profile = cProfile.Profile(), cProfile.Profile()
@@ -189,7 +189,7 @@ def profile_magic(line: str, cell: str, top: int = 25) -> None:
 
 
 class NullOutput:
-    """A :class:`tf_magics.view.Output` that displays nothing (the view's cost without IOPub)."""
+    """An :class:`~tf_magics.notebook.outputs.Output` that shows nothing (a view without IOPub)."""
 
     def show(self, bundle: dict[str, str]) -> object:
         return object()
@@ -249,9 +249,10 @@ def breakdown(url: str, base_url: str, body: dict[str, Any], repeat: int = 3) ->
     import asyncio
 
     from tf_magics import Chat
-    from tf_magics._types import ContentDelta
+    from tf_magics.events import ContentDelta
+    from tf_magics.notebook.live_view import LiveView
+    from tf_magics.notebook.outputs import IPythonOutput
     from tf_magics.render import StreamingMarkdown, render_markdown
-    from tf_magics.view import IPythonOutput, LiveView
 
     max_tokens = body["max_tokens"]
     chat = Chat(base_url=base_url, max_tokens=max_tokens)
@@ -266,16 +267,12 @@ def breakdown(url: str, base_url: str, body: dict[str, Any], repeat: int = 3) ->
 
     def with_view() -> None:
         view = LiveView(NullOutput())
-        reply = chat.ask(
-            body["messages"][0]["content"], history=False, on_event=view.handle, on_idle=view.tick
-        )
+        reply = chat.ask(body["messages"][0]["content"], history=False, observer=view)
         view.finish(reply)
 
     def with_display() -> None:
         view = LiveView(IPythonOutput())
-        reply = chat.ask(
-            body["messages"][0]["content"], history=False, on_event=view.handle, on_idle=view.tick
-        )
+        reply = chat.ask(body["messages"][0]["content"], history=False, observer=view)
         view.finish(reply)
 
     def async_bare() -> None:
@@ -321,7 +318,7 @@ def breakdown(url: str, base_url: str, body: dict[str, Any], repeat: int = 3) ->
 def profile_view(base_url: str, prompt: str, max_tokens: int, top: int = 25) -> None:
     """cProfile a LiveView replaying one reply's recorded events (one thread, no network)."""
     from tf_magics import Chat
-    from tf_magics.view import LiveView
+    from tf_magics.notebook.live_view import LiveView
 
     events: list[Any] = []
     reply = Chat(base_url=base_url, max_tokens=max_tokens).ask(

@@ -10,6 +10,7 @@ import pytest
 from tests.fake_openai import FakeOpenAI
 from tests.model_server import shared_llama_server
 from tf_magics.local import LocalServer
+from tf_magics.notebook.session import discard_session
 
 _ENV_VARS = (
     "TOKEN_FACTORY_API_KEY",
@@ -30,7 +31,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(autouse=True)
 def _fresh_tool_registry() -> Iterator[None]:
     """The notebook-wide tool registry starts empty in every test."""
-    from tf_magics._tools import default_registry
+    from tf_magics.tools import default_registry
 
     default_registry().clear()
     yield
@@ -60,5 +61,7 @@ def ip(fake_server: FakeOpenAI) -> Iterator[Any]:
     shell.run_line_magic("config", f"ChatSettings.base_url = {fake_server.base_url!r}")
     yield shell
     shell.run_line_magic("unload_ext", "tf_magics")
+    # The session outlives the extension (so %reload_ext loses nothing): start the next test afresh.
+    discard_session(shell)
     # %config writes into the shell's config, which the next ChatSettings would inherit.
     shell.config.pop("ChatSettings", None)

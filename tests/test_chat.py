@@ -11,7 +11,6 @@ import pytest
 
 from tests.fake_openai import Disconnect, ErrorReply, FakeOpenAI, MidStreamError, TextReply
 from tf_magics import Chat
-from tf_magics._types import ContentDelta, Event, Retrying
 from tf_magics.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -19,6 +18,7 @@ from tf_magics.errors import (
     ServerError,
     StreamInterrupted,
 )
+from tf_magics.events import ContentDelta, Event, Retrying
 
 
 def _chat(server: FakeOpenAI, **settings: Any) -> Chat:
@@ -89,7 +89,7 @@ def test_await_send_works_from_async_code(fake_server: FakeOpenAI) -> None:
     chat = _chat(fake_server)
 
     async def main() -> str:
-        reply = await chat.send("async hello")
+        reply = await chat.aask("async hello")
         return reply.text
 
     assert asyncio.run(main()) == "Hello from fake-model."

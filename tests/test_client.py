@@ -32,10 +32,10 @@ from tests.fake_openai import (
     chat_chunk,
     sse,
 )
-from tf_magics._client import Client, ModelInfo
-from tf_magics._error_bodies import ErrorInfo, is_context_length, parse_error_body
-from tf_magics._stream import ChunkAccumulator
-from tf_magics._types import Completion, ContentDelta, Event, Retrying, Usage
+from tf_magics.client import ModelInfo, RequestOptions
+from tf_magics.client.chunks import ChunkAccumulator
+from tf_magics.client.error_bodies import ErrorInfo, is_context_length, parse_error_body
+from tf_magics.client.http import Client
 from tf_magics.errors import (
     APIConnectionError,
     APIError,
@@ -50,7 +50,9 @@ from tf_magics.errors import (
     RateLimitError,
     ServerError,
 )
-from tf_magics.settings import ChatSettings, RequestOptions
+from tf_magics.events import ContentDelta, Event, Retrying
+from tf_magics.settings import ChatSettings
+from tf_magics.types import Completion, Usage
 
 SECRET = "sk-test-5ecret-never-shown"
 MESSAGES = [{"role": "user", "content": "Hi"}]

@@ -3,8 +3,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tf_magics._types import Completion, Message, ToolCall, ToolResult, Usage
 from tf_magics.conversation import Conversation
+from tf_magics.types import Completion, Message, ToolCall, ToolResult, Usage
 
 
 def _reply(text: str, usage: Usage | None = None, **kw: object) -> Completion:

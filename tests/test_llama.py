@@ -11,8 +11,8 @@ import pytest
 
 from tests.model_server import require_local_extra
 from tf_magics import Chat, ToolRegistry
-from tf_magics._client import Client
-from tf_magics._types import ContentDelta, Event
+from tf_magics.client.http import Client
+from tf_magics.events import ContentDelta, Event
 from tf_magics.local import LocalServer
 
 pytestmark = pytest.mark.model
@@ -79,7 +79,7 @@ def test_non_streaming_call(llama_server: LocalServer) -> None:
 def test_max_tokens_cut_is_reported_as_length(llama_server: LocalServer) -> None:
     chat, _ = _chat(llama_server, temperature=0, max_tokens=4)
     reply = chat.ask("Write a long story about a dragon.")
-    assert reply.finish == "length"
+    assert reply.finish_kind == "length"
 
 
 def test_models_are_listed(llama_server: LocalServer) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.fake_openai import ErrorReply, FakeOpenAI, TextReply
+from tf_magics.notebook.session import NotebookSession, session_for
 
 
 def run(ip: Any, source: str) -> Any:
@@ -29,8 +30,10 @@ def _last_line_of(code: str, env: dict[str, str]) -> str:
     return out.strip().splitlines()[-1]
 
 
-def magics(ip: Any) -> Any:
-    return ip.magics_manager.registry["ChatMagics"]
+def session(ip: Any) -> NotebookSession:
+    found = session_for(ip)
+    assert found is not None
+    return found
 
 
 def test_chat_cell_sends_text_verbatim_and_flags_reach_the_request(
@@ -65,7 +68,7 @@ def test_cell_flags_apply_to_that_cell_only(ip: Any, fake_server: FakeOpenAI) ->
     run(ip, "%%chat\nsecond")
     temperatures = [r["temperature"] for r in fake_server.chat_requests]
     assert temperatures == [0.1, 0.7]
-    assert magics(ip).settings.temperature == 0.7
+    assert session(ip).settings.temperature == 0.7
 
 
 def test_multi_turn_history_and_system_prompt(ip: Any, fake_server: FakeOpenAI) -> None:
@@ -132,7 +135,7 @@ def test_bad_flag_value_fails_the_cell_with_one_line(ip: Any, fake_server: FakeO
     assert not result.success
     assert str(result.error_in_exec) == "temperature must be between 0 and 2, got 3.0."
     assert fake_server.chat_requests == []
-    assert magics(ip).chat_for(None).conversation.messages == []
+    assert session(ip).chat().conversation.messages == []
 
 
 def test_server_error_fails_the_cell_and_keeps_the_history_clean(
@@ -145,7 +148,7 @@ def test_server_error_fails_the_cell_and_keeps_the_history_clean(
     assert "401" in message and "TOKEN_FACTORY_API_KEY" in message and "\n" not in message
     lines = result.error_in_exec._render_traceback_()
     assert len(lines) == 1
-    assert magics(ip).chat_for(None).conversation.messages == []
+    assert session(ip).chat().conversation.messages == []
 
 
 def test_connection_error_names_the_base_url(ip: Any) -> None:
@@ -164,7 +167,7 @@ def test_line_commands(ip: Any, fake_server: FakeOpenAI, tmp_path: Path, capsys:
     fake_server.enqueue(TextReply("A1"), TextReply("A2"), TextReply("A2 again"))
     run(ip, "%%chat\nQ1")
     run(ip, "%%chat\nQ2")
-    chat = magics(ip).chat_for(None)
+    chat = session(ip).chat()
     run(ip, "%chat system Be nice.")
     assert chat.system == "Be nice."
     run(ip, "%chat retry -t 0.5")
@@ -178,7 +181,7 @@ def test_line_commands(ip: Any, fake_server: FakeOpenAI, tmp_path: Path, capsys:
     run(ip, "%chat reset")
     assert [m.role for m in chat.conversation.messages] == ["system"]
     run(ip, f"%chat load {path}")
-    assert [m.content for m in magics(ip).chat_for(None).conversation.messages][1:] == [
+    assert [m.content for m in session(ip).chat().conversation.messages][1:] == [
         "Q1",
         "A1",
     ]
@@ -186,9 +189,9 @@ def test_line_commands(ip: Any, fake_server: FakeOpenAI, tmp_path: Path, capsys:
     run(ip, f"%chat export {md}")
     assert "## User" in md.read_text()
     run(ip, "%chat set temperature=0.3 max_tokens=50")
-    assert magics(ip).settings.temperature == 0.3 and magics(ip).settings.max_tokens == 50
+    assert session(ip).settings.temperature == 0.3 and session(ip).settings.max_tokens == 50
     run(ip, "%chat unset temperature")
-    assert magics(ip).settings.temperature is None
+    assert session(ip).settings.temperature is None
     for command in ("help", "history", "settings", "usage", "conversations", "models"):
         assert run(ip, f"%chat {command}").success, command
     assert not run(ip, "%chat nonsense").success
@@ -196,7 +199,7 @@ def test_line_commands(ip: Any, fake_server: FakeOpenAI, tmp_path: Path, capsys:
 
 
 def test_settings_command_never_shows_the_key(ip: Any, capsys: Any) -> None:
-    magics(ip).settings.api_key = "sk-super-secret-value"
+    session(ip).settings.api_key = "sk-super-secret-value"
     run(ip, "%chat settings")
     run(ip, "%config ChatSettings")
     out = capsys.readouterr().out
@@ -205,11 +208,11 @@ def test_settings_command_never_shows_the_key(ip: Any, capsys: Any) -> None:
 
 
 def test_history_renders_and_is_sanitized(ip: Any, fake_server: FakeOpenAI) -> None:
-    from tf_magics._line_commands import history_view
+    from tf_magics.notebook.history_view import history_view
 
     fake_server.enqueue(TextReply("<script>alert(1)</script> **bold**"))
     run(ip, "%%chat\nhi")
-    html, text = history_view(magics(ip).chat_for(None).conversation)
+    html, text = history_view(session(ip).chat().conversation)
     assert "<script" not in html and "<strong>bold</strong>" in html
     assert "Turn 1" in html and "in →" in text
 
@@ -278,8 +281,8 @@ def test_tools_flag_and_tools_commands(ip: Any, fake_server: FakeOpenAI, capsys:
     run(ip, "%chat tools remove lookup")
     run(ip, "%%chat\nstill no tools")
     assert "tools" not in fake_server.chat_requests[-1]
-    html = ip.magics_manager.registry["ChatMagics"].chat_for(None).conversation
-    from tf_magics._line_commands import history_view
+    html = session(ip).chat().conversation
+    from tf_magics.notebook.history_view import history_view
 
     rendered, _ = history_view(html)
     assert "lookup" in rendered and "cba" in rendered

@@ -15,25 +15,28 @@ import pytest
 
 import tf_magics
 from tests.fake_openai import FakeOpenAI, TextReply
-from tf_magics._panel_html import compact_history_html, sampling_hint, usage_chart_svg
-from tf_magics._types import Usage
-from tf_magics.control_panel import ChatPanel
 from tf_magics.conversation import Conversation
+from tf_magics.notebook.panel import ChatPanel
+from tf_magics.notebook.panel.html import compact_history_html, sampling_hint, usage_chart_svg
+from tf_magics.notebook.session import NotebookSession, session_for
+from tf_magics.types import Usage
 
 SECRET = "sk-test-DO-NOT-LEAK-7f3a9c"
 
 
 @pytest.fixture
-def magics(ip: Any) -> Any:
-    return ip.magics_manager.registry["ChatMagics"]
+def session(ip: Any) -> NotebookSession:
+    found = session_for(ip)
+    assert found is not None
+    return found
 
 
 @pytest.fixture
-def make_panel(magics: Any) -> Iterator[Callable[..., ChatPanel]]:
+def make_panel(session: NotebookSession) -> Iterator[Callable[..., ChatPanel]]:
     made: list[ChatPanel] = []
 
     def make(conversation: str | None = None, **kwargs: Any) -> ChatPanel:
-        made.append(ChatPanel(magics, conversation, **kwargs))
+        made.append(ChatPanel(session, conversation, **kwargs))
         return made[-1]
 
     yield make
@@ -63,31 +66,31 @@ def last_request(server: FakeOpenAI) -> dict[str, Any]:
 
 
 def test_chat_panel_command_displays_a_panel_bound_to_the_conversation(
-    ip: Any, magics: Any
+    ip: Any, session: NotebookSession
 ) -> None:
     ip.run_line_magic("chat", "panel")
     ip.run_line_magic("chat_panel", "-c draft")
     try:
-        assert [p.name for p in magics.panels] == ["default", "draft"]
-        assert all(isinstance(p, ChatPanel) for p in magics.panels)
-        assert "draft" in magics.chats
+        assert all(isinstance(p, ChatPanel) for p in session.panels)
+        assert [p.name for p in session.panels if isinstance(p, ChatPanel)] == ["default", "draft"]
+        assert "draft" in session.chats
     finally:
-        for panel in list(magics.panels):
+        for panel in list(session.panels):
             panel.close()
-    assert magics.panels == []
+    assert session.panels == []
 
 
 def test_python_panel_function_works_even_after_the_module_was_imported(
-    ip: Any, magics: Any
+    ip: Any, session: NotebookSession
 ) -> None:
-    import tf_magics.control_panel  # what `%chat panel` does first
+    import tf_magics.notebook.panel  # what `%chat panel` does first
 
     first = tf_magics.panel()
     second = tf_magics.panel("other")
     try:
         assert isinstance(first, ChatPanel)
         assert second.name == "other"
-        assert first in magics.panels
+        assert first in session.panels
     finally:
         first.close()
         second.close()
@@ -97,7 +100,7 @@ def test_python_panel_function_loads_the_extension_when_needed(ip: Any) -> None:
     ip.run_line_magic("unload_ext", "tf_magics")
     panel = tf_magics.panel()
     try:
-        assert ip.magics_manager.registry["ChatMagics"] is panel.magics
+        assert session_for(ip) is panel.session
     finally:
         panel.close()
 
@@ -122,16 +125,16 @@ def test_temperature_slider_reaches_the_request_and_server_default_sends_nothing
     ip: Any, make_panel: Any, fake_server: FakeOpenAI
 ) -> None:
     panel = make_panel()
-    assert checked(panel.temperature.default)
+    assert checked(panel.fields["temperature"].default)
     chat(ip)
     assert "temperature" not in last_request(fake_server)
 
-    panel.temperature.slider.value = 0.35  # moving the slider sets the value
-    assert not checked(panel.temperature.default)
+    panel.fields["temperature"].slider.value = 0.35  # moving the slider sets the value
+    assert not checked(panel.fields["temperature"].default)
     chat(ip)
     assert last_request(fake_server)["temperature"] == 0.35
 
-    panel.temperature.default.value = True  # back to the server default
+    panel.fields["temperature"].default.value = True  # back to the server default
     assert panel.settings.temperature is None
     chat(ip)
     assert "temperature" not in last_request(fake_server)
@@ -141,10 +144,10 @@ def test_top_p_slider_reaches_the_request(
     ip: Any, make_panel: Any, fake_server: FakeOpenAI
 ) -> None:
     panel = make_panel()
-    panel.top_p.slider.value = 0.9
+    panel.fields["top_p"].slider.value = 0.9
     chat(ip)
     assert last_request(fake_server)["top_p"] == 0.9
-    panel.top_p.default.value = True
+    panel.fields["top_p"].default.value = True
     chat(ip)
     assert "top_p" not in last_request(fake_server)
 
@@ -153,9 +156,9 @@ def test_unticking_server_default_sends_the_slider_position(
     ip: Any, make_panel: Any, fake_server: FakeOpenAI
 ) -> None:
     panel = make_panel()
-    panel.temperature.default.value = False
+    panel.fields["temperature"].default.value = False
     chat(ip)
-    assert last_request(fake_server)["temperature"] == panel.temperature.resting
+    assert last_request(fake_server)["temperature"] == panel.fields["temperature"].resting
 
 
 def test_model_max_tokens_seed_stop_and_stream_reach_the_request(
@@ -163,10 +166,10 @@ def test_model_max_tokens_seed_stop_and_stream_reach_the_request(
 ) -> None:
     panel = make_panel()
     panel.model.value = "my-model"
-    panel.max_tokens.value = 321
-    panel.seed.value = "42"
-    panel.stop.value = ["###", "END"]
-    panel.stream.value = False
+    panel.fields["max_tokens"].widget.value = 321
+    panel.fields["seed"].widget.value = "42"
+    panel.fields["stop"].widget.value = ["###", "END"]
+    panel.fields["stream"].widget.value = False
     chat(ip)
     request = last_request(fake_server)
     assert request["model"] == "my-model"
@@ -176,9 +179,9 @@ def test_model_max_tokens_seed_stop_and_stream_reach_the_request(
     assert request["stream"] is False
 
     panel.model.value = ""
-    panel.seed.value = ""
-    panel.stop.value = []
-    panel.stream.value = True
+    panel.fields["seed"].widget.value = ""
+    panel.fields["stop"].widget.value = []
+    panel.fields["stream"].widget.value = True
     chat(ip)
     request = last_request(fake_server)
     assert request["model"] == "fake-model"  # the server's first model again
@@ -191,13 +194,13 @@ def test_bad_values_are_refused_with_a_message_and_the_control_is_reset(
     make_panel: Any,
 ) -> None:
     panel = make_panel()
-    panel.seed.value = "forty-two"
+    panel.fields["seed"].widget.value = "forty-two"
     assert panel.settings.seed is None
-    assert panel.seed.value == ""
+    assert panel.fields["seed"].widget.value == ""
     assert "whole number" in panel.status.value
-    panel.stop.value = ["a", "b", "c", "d", "e"]
+    panel.fields["stop"].widget.value = ["a", "b", "c", "d", "e"]
     assert panel.settings.stop is None
-    assert list(panel.stop.value) == []
+    assert list(panel.fields["stop"].widget.value) == []
     assert "At most 4" in panel.status.value
 
 
@@ -265,25 +268,25 @@ def test_tools_registered_in_a_later_cell_appear_after_that_cell(ip: Any, make_p
 def test_config_set_unset_and_python_changes_show_in_the_panel(ip: Any, make_panel: Any) -> None:
     panel = make_panel()
     ip.run_line_magic("config", "ChatSettings.temperature = 0.25")
-    assert panel.temperature.slider.value == 0.25
-    assert not checked(panel.temperature.default)
-    assert checked_readout(panel.temperature.slider)
+    assert panel.fields["temperature"].slider.value == 0.25
+    assert not checked(panel.fields["temperature"].default)
+    assert checked_readout(panel.fields["temperature"].slider)
 
     ip.run_line_magic("chat", "set top_p=0.8 max_tokens=77 model=big-model seed=7")
-    assert panel.top_p.slider.value == 0.8
-    assert panel.max_tokens.value == 77
+    assert panel.fields["top_p"].slider.value == 0.8
+    assert panel.fields["max_tokens"].widget.value == 77
     assert panel.model.value == "big-model"
-    assert panel.seed.value == "7"
+    assert panel.fields["seed"].widget.value == "7"
     assert "Both temperature and top_p are set" in panel.hint.value
 
     panel.settings.stop = ["\n\n"]
     panel.settings.stream = False
-    assert list(panel.stop.value) == ["\n\n"]
-    assert not checked(panel.stream)
+    assert list(panel.fields["stop"].widget.value) == ["\n\n"]
+    assert not checked(panel.fields["stream"].widget)
 
     ip.run_line_magic("chat", "unset temperature")
-    assert checked(panel.temperature.default)
-    assert not checked_readout(panel.temperature.slider)
+    assert checked(panel.fields["temperature"].default)
+    assert not checked_readout(panel.fields["temperature"].slider)
     assert "Both" not in panel.hint.value
 
 
@@ -293,8 +296,8 @@ def test_cell_flags_apply_to_that_cell_only_and_do_not_move_the_panel(
     panel = make_panel()
     chat(ip, flags="-t 0.1 --max-tokens 50")
     assert last_request(fake_server)["temperature"] == 0.1
-    assert checked(panel.temperature.default)
-    assert panel.max_tokens.value == 1024
+    assert checked(panel.fields["temperature"].default)
+    assert panel.fields["max_tokens"].widget.value == 1024
 
 
 def test_conversation_changes_made_by_cells_show_in_the_panel(ip: Any, make_panel: Any) -> None:
@@ -318,7 +321,9 @@ def test_conversation_changes_made_by_cells_show_in_the_panel(ip: Any, make_pane
     assert panel.system.value == "Set from Python."
 
 
-def test_named_conversations_and_switching(ip: Any, make_panel: Any, magics: Any) -> None:
+def test_named_conversations_and_switching(
+    ip: Any, make_panel: Any, session: NotebookSession
+) -> None:
     panel = make_panel()
     panel.system.value = "Default system."
     panel.new_name.value = "draft"
@@ -327,13 +332,13 @@ def test_named_conversations_and_switching(ip: Any, make_panel: Any, magics: Any
     assert panel.conversation_picker.value == "draft"
     assert panel.system.value == ""
     panel.system.value = "Draft system."
-    assert magics.chat_for("draft").system == "Draft system."
-    assert magics.chat_for("default").system == "Default system."
+    assert session.chat("draft").system == "Draft system."
+    assert session.chat("default").system == "Default system."
 
     panel.conversation_picker.value = "default"
     assert panel.system.value == "Default system."
     chat(ip, "hi", flags="-c draft")
-    assert magics.chat_for("draft").conversation.turns()
+    assert session.chat("draft").conversation.turns()
 
 
 # -- conversation buttons --------------------------------------------------------------------------
@@ -376,12 +381,12 @@ def test_trim_always_sets_history_max_turns(
 
 
 def test_retry_streams_into_the_panel_and_replaces_the_last_answer(
-    ip: Any, make_panel: Any, fake_server: FakeOpenAI, magics: Any
+    ip: Any, make_panel: Any, fake_server: FakeOpenAI, session: NotebookSession
 ) -> None:
     panel = make_panel()
     chat(ip, "Name a prime.")
     fake_server.enqueue(TextReply("Seven is prime.", tokens_per_second=200))
-    panel.temperature.slider.value = 0.9
+    panel.fields["temperature"].slider.value = 0.9
     panel.retry_button.click()
     request = last_request(fake_server)
     assert request["temperature"] == 0.9
@@ -393,7 +398,7 @@ def test_retry_streams_into_the_panel_and_replaces_the_last_answer(
     outputs = panel.replies.outputs
     assert len(outputs) == 1  # streamed pieces consolidated into one output
     assert "Seven is prime." in outputs[0]["data"]["text/html"]
-    assert magics.last_reply.text == "Seven is prime."
+    assert session.last_reply is not None and session.last_reply.text == "Seven is prime."
 
 
 def test_a_failed_retry_is_shown_in_the_panel_and_keeps_the_old_turn(
@@ -443,11 +448,11 @@ def test_two_panels_on_the_same_conversation_stay_in_sync(ip: Any, make_panel: A
         return "pong"
 
     first, second = make_panel(), make_panel()
-    first.temperature.slider.value = 0.4
-    assert second.temperature.slider.value == 0.4
-    assert not checked(second.temperature.default)
-    second.top_p.default.value = False
-    assert not checked(first.top_p.default)
+    first.fields["temperature"].slider.value = 0.4
+    assert second.fields["temperature"].slider.value == 0.4
+    assert not checked(second.fields["temperature"].default)
+    second.fields["top_p"].default.value = False
+    assert not checked(first.fields["top_p"].default)
     first.system.value = "Shared system prompt."
     assert second.system.value == "Shared system prompt."
     first.tool_switches["ping"].value = False
@@ -463,13 +468,13 @@ def test_two_panels_on_the_same_conversation_stay_in_sync(ip: Any, make_panel: A
 
 
 def test_the_api_key_never_reaches_widget_state(
-    ip: Any, make_panel: Any, magics: Any, monkeypatch: pytest.MonkeyPatch
+    ip: Any, make_panel: Any, session: NotebookSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TOKEN_FACTORY_API_KEY", SECRET + "-env")
-    magics.settings.api_key = SECRET
+    session.settings.api_key = SECRET
     panel = make_panel()
     chat(ip, "Hi")
-    panel.temperature.slider.value = 0.5
+    panel.fields["temperature"].slider.value = 0.5
     panel.refresh()
     states = [json.dumps(w.get_state(), default=str) for w in panel.all_widgets()]
     assert len(states) > 40  # the walk reaches every control, layout and style
@@ -505,7 +510,7 @@ def test_usage_chart_draws_one_bar_per_turn_scaled_to_the_largest() -> None:
 
 
 def test_history_view_escapes_model_output() -> None:
-    from tf_magics._types import Completion
+    from tf_magics.types import Completion
 
     conversation = Conversation("sys <b>bold</b>")
     conversation.add_user("<img src=x onerror=alert(1)>")

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tf_magics._markdown_lines import Line, LineMachine
 from tf_magics.render import StreamingMarkdown, escape, render_markdown, sanitize_html
+from tf_magics.render.lines import Line, LineMachine
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -459,7 +459,7 @@ def test_stream_blocks_complete_at_the_next_block() -> None:
 def test_stream_keeps_a_fence_open_until_its_closing_fence() -> None:
     sm = StreamingMarkdown()
     assert sm.feed("```python\nx = 1\n\n\ny = 2\n\n") == []
-    assert "<pre" in sm.render_tail()  # the open fence renders as code
+    assert "<pre" in render_markdown(sm.tail, partial=True)  # the open fence renders as code
     assert sm.feed("```\n\nDone.\n") == ["```python\nx = 1\n\n\ny = 2\n\n```\n\n"]
 
 
@@ -479,7 +479,7 @@ def test_stream_keeps_a_details_element_together() -> None:
 def test_stream_tail_closes_open_display_math() -> None:
     sm = StreamingMarkdown()
     sm.feed("Intro.\n\n$$\na_1 * b_2 * c_3")
-    assert "$$\na_1 * b_2 * c_3$$" in sm.render_tail()
+    assert "$$\na_1 * b_2 * c_3$$" in render_markdown(sm.tail, partial=True)
 
 
 def test_stream_leading_blank_lines_join_the_first_block() -> None:
@@ -617,7 +617,7 @@ def test_every_stream_prefix_renders_inert(text: str, data: st.DataObject) -> No
     cut = data.draw(st.integers(0, len(text)))
     sm = StreamingMarkdown()
     sm.feed(text[:cut])
-    assert_inert(sm.render_tail())
+    assert_inert(render_markdown(sm.tail, partial=True))
 
 
 def test_feeding_is_linear_each_line_is_classified_once(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,12 +17,13 @@ import httpx
 import pytest
 
 from tests.fake_openai import FakeOpenAI, ReplayCapture
-from tf_magics._client import Client, ModelInfo
-from tf_magics._stream import ChunkAccumulator
-from tf_magics._types import Completion, ContentDelta, Event, ToolCall, ToolResult
+from tf_magics.client import ModelInfo, RequestOptions
+from tf_magics.client.chunks import ChunkAccumulator
+from tf_magics.client.http import Client
 from tf_magics.conversation import Conversation
 from tf_magics.errors import APIError, EmptyStreamError, ServerError
-from tf_magics.settings import RequestOptions
+from tf_magics.events import ContentDelta, Event
+from tf_magics.types import Completion, ToolCall, ToolResult
 
 WIRE = Path(__file__).parent / "wire" / "llama-cpp-python"
 # httpx builds an SSL context for every new client (~0.1 s); the replays share one instead.
@@ -141,7 +142,7 @@ def test_stream_text_usage_reports_no_usage_because_the_server_sends_none(
 def test_stream_length_ends_with_finish_reason_length(split_events: bool) -> None:
     completion = replay("stream-length", split_events).ok
     assert completion.finish_reason == "length"
-    assert completion.finish == "length"
+    assert completion.finish_kind == "length"
     assert completion.content.startswith("Once upon a time, there was a dragon named")
     assert completion.ended == "done"
 
@@ -176,7 +177,7 @@ def test_nonstream_tool_auto_gives_one_call_despite_the_legacy_copy(split_events
     assert call.name == "get_weather"  # not the legacy copy's "get_weather:"
     assert call.parsed_arguments() == {"city": "Paris"}
     assert completion.content == ""
-    assert completion.finish == "tool_calls"
+    assert completion.finish_kind == "tool_calls"
 
 
 def test_stream_tool_forced_gives_one_call_with_its_id_kept(split_events: bool) -> None:

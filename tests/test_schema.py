@@ -19,13 +19,9 @@ import pydantic
 import pytest
 from typing_extensions import NotRequired, Required, TypedDict
 
-from tf_magics._schema import (
-    FunctionSchema,
-    ToolSchemaWarning,
-    function_schema,
-    type_schema,
-)
-from tf_magics.errors import ToolDefinitionError
+from tf_magics.errors import ToolDefinitionError, ToolSchemaWarning
+from tf_magics.schema.json_schema import type_schema
+from tf_magics.tools.describe import FunctionSchema, function_schema
 
 jsonschema = pytest.importorskip("jsonschema")
 
@@ -865,7 +861,7 @@ def test_refuses_objects_that_are_not_callable() -> None:
 
 def test_importing_the_tools_modules_imports_neither_pydantic_nor_pandas() -> None:
     code = (
-        "import sys, tf_magics._schema, tf_magics._tools\n"
+        "import sys, tf_magics.tools.describe, tf_magics.tools.execute, tf_magics.schema\n"
         "heavy = [m for m in ('pydantic', 'pandas', 'numpy') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tf_magics._sse import SSEDecoder, SSEEvent
-from tf_magics._stream import ChunkAccumulator
-from tf_magics._types import Completion
+from tf_magics.client.chunks import ChunkAccumulator
+from tf_magics.client.sse import SSEDecoder, SSEEvent
+from tf_magics.types import Completion
 
 
 def decode(*reads: bytes) -> list[SSEEvent]:

@@ -11,15 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tf_magics._stream import ChunkAccumulator, ThinkTagSplitter, completion_from_response
-from tf_magics._types import (
-    Completion,
-    ContentDelta,
-    Event,
-    ReasoningDelta,
-    ToolCallDelta,
-    Usage,
-)
+from tf_magics.client.chunks import ChunkAccumulator, completion_from_response
+from tf_magics.client.think_tags import ThinkTagSplitter
+from tf_magics.events import ContentDelta, Event, ReasoningDelta, ToolCallDelta
+from tf_magics.types import Completion, Ending, Usage
 
 
 def chunk(
@@ -42,7 +37,7 @@ def chunk(
     }
 
 
-def fold(*chunks: Any, ended: str = "done") -> Completion:
+def fold(*chunks: Any, ended: Ending = "done") -> Completion:
     accumulator = ChunkAccumulator()
     for item in chunks:
         accumulator.feed(json.loads(item) if isinstance(item, str) else item)
@@ -209,13 +204,13 @@ def test_finish_reason_with_the_last_tool_fragment_keeps_that_fragment() -> None
 def test_each_finish_reason_is_kept_raw_and_normalized(raw: str, normalized: str) -> None:
     completion = fold(chunk({"content": "x"}), chunk({}, raw))
     assert completion.finish_reason == raw
-    assert completion.finish == normalized
+    assert completion.finish_kind == normalized
 
 
 def test_an_empty_finish_reason_means_not_said() -> None:
     completion = fold(chunk({"content": "x"}, ""))
     assert completion.finish_reason is None
-    assert completion.finish is None
+    assert completion.finish_kind is None
 
 
 def test_a_trailing_empty_finish_reason_does_not_erase_the_real_one() -> None:
@@ -226,7 +221,7 @@ def test_a_trailing_empty_finish_reason_does_not_erase_the_real_one() -> None:
 def test_a_reply_without_any_finish_reason_has_none() -> None:
     completion = fold(chunk({"content": "x"}))
     assert completion.finish_reason is None
-    assert completion.finish is None
+    assert completion.finish_kind is None
 
 
 # --------------------------------------------------------------------------- usage (9)
@@ -367,12 +362,12 @@ def test_reasoning_that_ate_the_whole_budget_leaves_no_content_and_length() -> N
     )
     assert completion.content == ""
     assert completion.reasoning == "so much to consider</thi"
-    assert completion.finish == "length"
+    assert completion.finish_kind == "length"
 
 
 def test_reasoning_field_eating_the_budget_is_visible_as_such() -> None:
     completion = fold(chunk({"reasoning_content": "long thoughts"}), chunk({}, "length"))
-    assert (completion.content, completion.reasoning, completion.finish) == (
+    assert (completion.content, completion.reasoning, completion.finish_kind) == (
         "",
         "long thoughts",
         "length",
@@ -734,7 +729,7 @@ def test_a_legacy_function_call_alone_becomes_a_tool_call() -> None:
     assert [(c.name, c.parsed_arguments()) for c in completion.tool_calls] == [
         ("get_weather", {"city": "Lima"})
     ]
-    assert completion.finish == "tool_calls"
+    assert completion.finish_kind == "tool_calls"
 
 
 def test_tool_call_deltas_are_reported_with_the_fragment_just_received() -> None:

@@ -16,7 +16,7 @@ from tests.fake_openai import (
     ToolCallReply,
 )
 from tf_magics import Chat, ToolRegistry, tool
-from tf_magics._types import Event, StreamFallback, ToolCallFinished, ToolCallStarted
+from tf_magics.events import Event, StreamFallback, ToolCallFinished, ToolCallStarted
 
 WIRE = Path(__file__).parent / "wire" / "llama-cpp-python"
 calls: list[tuple[str, Any]] = []

@@ -26,22 +26,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tf_magics._schema import ToolSchemaWarning
-from tf_magics._tools import (
-    NO_RESULT_TEXT,
-    Tool,
+from tf_magics.errors import (
     ToolArgumentError,
-    ToolRegistry,
+    ToolDefinitionError,
     ToolReplacedWarning,
-    default_registry,
-    run_tool_call,
-    run_tool_calls,
-    serialize_result,
-    tool,
-    validate_arguments,
+    ToolSchemaWarning,
 )
-from tf_magics._types import ToolCall, ToolCallFinished, ToolCallStarted, ToolResult
-from tf_magics.errors import ToolDefinitionError
+from tf_magics.tools import Tool, ToolRegistry, default_registry, tool
+from tf_magics.tools.arguments import validate_arguments
+from tf_magics.tools.execute import run_tool_call
+from tf_magics.tools.serialize import NO_RESULT_TEXT, serialize_result
+from tf_magics.types import ToolCall
 
 
 @pytest.fixture(autouse=True)
@@ -654,7 +649,7 @@ def test_long_invalid_json_is_quoted_truncated() -> None:
     raw = '{"a": "' + "x" * 5000
     result = run_one(registry_with(f), "f", raw)
     assert len(result.content) < 500
-    assert "… (5,007 characters)" in result.content
+    assert "… [4,807 more characters]" in result.content
 
 
 def test_arguments_that_are_not_an_object_are_an_error_result() -> None:
@@ -860,116 +855,7 @@ def test_a_failing_confirm_callback_is_an_error_result() -> None:
     assert result.content == "Error: could not ask the user to confirm: RuntimeError: no display"
 
 
-# events
-
-
-def test_events_pair_started_and_finished_for_every_call() -> None:
-    events: list[Any] = []
-
-    def ok(n: int) -> int:
-        return n
-
-    calls = [call("ok", {"n": 1}, "c1"), call("nope", {}, "c2"), call("ok", "{bad", "c3")]
-    run(run_tool_calls(registry_with(ok), calls, call_sync=call_sync, emit=events.append))
-    assert [type(e).__name__ for e in events] == [
-        "ToolCallStarted",
-        "ToolCallFinished",
-        "ToolCallStarted",
-        "ToolCallFinished",
-        "ToolCallStarted",
-        "ToolCallFinished",
-    ]
-    started = [e for e in events if isinstance(e, ToolCallStarted)]
-    assert [e.arguments for e in started] == [{"n": 1}, {}, None]
-    finished = [e for e in events if isinstance(e, ToolCallFinished)]
-    assert [e.result.status for e in finished] == ["ok", "error", "error"]
-
-
-# several calls
-
-
-def test_results_come_back_in_call_order() -> None:
-    async def slow(label: str, delay: float) -> str:
-        await asyncio.sleep(delay)
-        return label
-
-    def fast(label: str) -> str:
-        return label
-
-    calls = [
-        call("slow", {"label": "a", "delay": 0.05}, "1"),
-        call("slow", {"label": "b", "delay": 0.0}, "2"),
-        call("missing", {}, "3"),
-        call("fast", {"label": "d"}, "4"),
-    ]
-    results = run(run_tool_calls(registry_with(slow, fast), calls, call_sync=call_sync))
-    assert [r.call.id for r in results] == ["1", "2", "3", "4"]
-    assert [r.content for r in results[:2]] == ["a", "b"]
-    assert results[2].status == "error"
-    assert results[3].content == "d"
-
-
-def test_async_calls_run_concurrently() -> None:
-    arrived: list[str] = []
-
-    async def meet(name: str) -> str:
-        # Returns only once both calls have started: deadlocks if they ran one after another.
-        arrived.append(name)
-        while len(arrived) < 2:
-            await asyncio.sleep(0.001)
-        return name
-
-    calls = [call("meet", {"name": "a"}, "1"), call("meet", {"name": "b"}, "2")]
-
-    async def main() -> list[ToolResult]:
-        registry = registry_with(meet)
-        return await asyncio.wait_for(run_tool_calls(registry, calls, call_sync=call_sync), 2)
-
-    assert [r.content for r in run(main())] == ["a", "b"]
-
-
-def test_sync_call_waits_for_earlier_async_calls() -> None:
-    log: list[str] = []
-
-    async def write(text: str) -> None:
-        await asyncio.sleep(0.02)
-        log.append(f"write {text}")
-
-    def read() -> str:
-        log.append("read")
-        return ",".join(log)
-
-    calls = [call("write", {"text": "a"}, "1"), call("read", {}, "2")]
-    results = run(run_tool_calls(registry_with(write, read), calls, call_sync=call_sync))
-    assert log == ["write a", "read"]
-    assert results[1].content == "write a,read"
-
-
-def test_empty_batch() -> None:
-    assert run(run_tool_calls(ToolRegistry(), [], call_sync=call_sync)) == []
-
-
-def test_cancellation_propagates_and_cancels_running_calls() -> None:
-    cancelled: list[str] = []
-
-    async def wait_forever(name: str) -> None:
-        try:
-            await asyncio.sleep(3600)
-        except asyncio.CancelledError:
-            cancelled.append(name)
-            raise
-
-    async def main() -> None:
-        registry = registry_with(wait_forever)
-        calls = [call("wait_forever", {"name": n}, n) for n in ("a", "b")]
-        task = asyncio.ensure_future(run_tool_calls(registry, calls, call_sync=call_sync))
-        await asyncio.sleep(0.02)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-
-    run(main())
-    assert sorted(cancelled) == ["a", "b"]
+# cancellation
 
 
 def test_cancellation_of_a_single_call_propagates() -> None:
@@ -986,18 +872,6 @@ def test_cancellation_of_a_single_call_propagates() -> None:
             await task
 
     run(main())
-
-
-def test_keyboard_interrupt_in_a_batch_propagates() -> None:
-    def stop() -> None:
-        raise KeyboardInterrupt
-
-    def never() -> None:
-        raise AssertionError("must not run")
-
-    calls = [call("stop", {}, "1"), call("never", {}, "2")]
-    with pytest.raises(KeyboardInterrupt):
-        run(run_tool_calls(registry_with(stop, never), calls, call_sync=call_sync))
 
 
 def test_result_is_capped() -> None:
@@ -1196,20 +1070,6 @@ def test_float_results_are_json_numbers() -> None:
     assert serialize_result(math.pi)[0] == repr(math.pi)
 
 
-def test_keyboard_interrupt_in_a_concurrent_async_call_propagates() -> None:
-    async def stop() -> None:
-        await asyncio.sleep(0)
-        raise KeyboardInterrupt
-
-    async def other() -> str:
-        await asyncio.sleep(0.01)
-        return "other"
-
-    calls = [call("stop", {}, "1"), call("other", {}, "2")]
-    with pytest.raises(KeyboardInterrupt):
-        run(run_tool_calls(registry_with(stop, other), calls, call_sync=call_sync))
-
-
 def test_sync_wrapper_around_a_coroutine_function_runs_through_call_sync() -> None:
     used: list[str] = []
 
@@ -1246,8 +1106,9 @@ def test_works_without_pydantic_installed() -> None:
         sys.modules["pydantic"] = None  # makes "import pydantic" fail
         import asyncio
         from dataclasses import dataclass
-        from tf_magics._tools import ToolRegistry, run_tool_call
-        from tf_magics._types import ToolCall
+        from tf_magics.tools import ToolRegistry
+        from tf_magics.tools.execute import run_tool_call
+        from tf_magics.types import ToolCall
 
         @dataclass
         class Point:

@@ -4,23 +4,21 @@ import io
 import re
 from typing import Any
 
-from tf_magics._types import (
-    Completion,
+from tf_magics.events import (
     CompletionDone,
     ContentDelta,
     Notice,
     ReasoningDelta,
     RequestStarted,
     Retrying,
-    ToolCall,
     ToolCallDelta,
     ToolCallFinished,
     ToolCallStarted,
-    ToolResult,
-    Usage,
 )
+from tf_magics.notebook.live_view import LiveView
+from tf_magics.notebook.terminal_view import TerminalView
 from tf_magics.reply import Reply
-from tf_magics.view import LiveView, TerminalView
+from tf_magics.types import Completion, ToolCall, ToolResult, Usage
 
 MALICIOUS = (
     "# Title\n\n<script>alert(1)</script>\n\n<img src=x onerror=alert(1)>\n\n"
@@ -160,7 +158,7 @@ def test_the_last_blocks_are_shown_when_the_end_of_the_turn_is_slow_to_come() ->
     _stream(view, clock, "One paragraph.\n\nAnother one, the last.\n", step=0.0)
     assert not any("the last" in h.get("text/plain", "") for h in output.live.values())
     clock.now += 0.2
-    view.tick()
+    view.idle()
     assert any("the last" in h.get("text/plain", "") for h in output.live.values())
     assert len(output.live) == 1  # it took the place of the growing tail
 
@@ -283,7 +281,7 @@ def test_first_token_after_a_quiet_wait_is_shown_at_once() -> None:
     view.handle(RequestStarted(1, "m", True))
     for _ in range(3):  # idle ticks while waiting for the first token
         clock.now += 0.1
-        view.tick()
+        view.idle()
     clock.now += 0.01
     view.handle(ContentDelta("Hi"))
     assert "Hi" in output.ops[-1][2]["text/html"]

@@ -1,8 +1,27 @@
 """tf_magics: chat with any OpenAI-compatible model from a Jupyter notebook.
 
-``%load_ext tf_magics`` registers the ``%%chat`` cell magic and the ``%chat`` line commands (see
-:mod:`tf_magics.magics` for the manual). Everything the magic does is also available from plain
-Python through :class:`Chat`.
+``%load_ext tf_magics`` registers the ``%%chat`` cell magic and the ``%chat`` line commands.
+Everything the magic does is also available from plain Python through :class:`Chat`.
+
+The public API is what this module exports (:data:`__all__`); every exported name reports
+``tf_magics`` as its module. The subpackages are the layers behind it:
+
+========================  ================================================================
+package / module          job
+========================  ================================================================
+``chat``                  :class:`Chat`: the Python face (``ask``, ``aask``, ``retry``...)
+``conversation``          the message list and its rules
+``settings``, ``options`` what to send: the settings object, generated from the options table
+``reply``, ``types``,     the values that cross layers, and what a turn reports as it runs
+``events``, ``errors``
+``engine``                one turn: the request/tool loop, the private event loop
+``client``                one HTTP request: SSE, chunk folding, retries, error bodies
+``tools``                 Python callables the model may call
+``schema``                types ⇄ JSON Schema, JSON → typed values
+``render``                Markdown → sanitized HTML
+``local``                 the embedded local model server
+``notebook``              everything IPython/ipywidgets: magics, commands, live view, panel
+========================  ================================================================
 
 Importing this package is cheap: the HTTP client, the Markdown renderer and the widgets are
 imported on first use, so ``%load_ext`` stays fast.
@@ -13,31 +32,100 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0.dev0"
+from ._version import __version__
+from .errors import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    ContextLengthError,
+    EmptyStreamError,
+    IncompleteStreamError,
+    RateLimitError,
+    ServerError,
+    StreamError,
+    StreamInterrupted,
+    TFMagicsError,
+    TFMagicsWarning,
+    ToolArgumentError,
+    ToolDefinitionError,
+    ToolReplacedWarning,
+    ToolSchemaWarning,
+    ValidationError,
+)
+from .events import (
+    CompletionDone,
+    ContentDelta,
+    Event,
+    Notice,
+    ReasoningDelta,
+    RequestStarted,
+    Retrying,
+    StreamFallback,
+    ToolCallDelta,
+    ToolCallFinished,
+    ToolCallStarted,
+)
+from .reply import Reply
+from .types import Completion, Message, ToolCall, ToolResult, Usage
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
-    from ._tools import Tool, ToolRegistry, default_registry, tool
-    from ._types import Completion, Message, ToolCall, ToolResult, Usage
     from .chat import Chat
-    from .control_panel import panel
     from .conversation import Conversation
-    from .reply import Reply
+    from .notebook import get_chat
+    from .notebook.panel import panel
     from .settings import ChatSettings
+    from .tools import Tool, ToolRegistry, default_registry, tool
 
 __all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
     "Chat",
     "ChatSettings",
     "Completion",
+    "CompletionDone",
+    "ConfigurationError",
+    "ContentDelta",
+    "ContextLengthError",
     "Conversation",
+    "EmptyStreamError",
+    "Event",
+    "IncompleteStreamError",
     "Message",
+    "Notice",
+    "RateLimitError",
+    "ReasoningDelta",
     "Reply",
+    "RequestStarted",
+    "Retrying",
+    "ServerError",
+    "StreamError",
+    "StreamFallback",
+    "StreamInterrupted",
+    "TFMagicsError",
+    "TFMagicsWarning",
     "Tool",
+    "ToolArgumentError",
     "ToolCall",
+    "ToolCallDelta",
+    "ToolCallFinished",
+    "ToolCallStarted",
+    "ToolDefinitionError",
     "ToolRegistry",
+    "ToolReplacedWarning",
     "ToolResult",
+    "ToolSchemaWarning",
     "Usage",
+    "ValidationError",
     "__version__",
     "default_registry",
     "get_chat",
@@ -47,22 +135,17 @@ __all__ = [
     "unload_ipython_extension",
 ]
 
-# name -> module that defines it; imported when first asked for.
+# The heavier names, imported when first asked for: name -> the module that defines it.
 _LAZY = {
     "Chat": "chat",
     "ChatSettings": "settings",
-    "Completion": "_types",
     "Conversation": "conversation",
-    "Message": "_types",
-    "Reply": "reply",
-    "Tool": "_tools",
-    "ToolCall": "_types",
-    "ToolRegistry": "_tools",
-    "ToolResult": "_types",
-    "Usage": "_types",
-    "default_registry": "_tools",
-    "panel": "control_panel",
-    "tool": "_tools",
+    "Tool": "tools",
+    "ToolRegistry": "tools",
+    "default_registry": "tools",
+    "get_chat": "notebook",
+    "panel": "notebook.panel",
+    "tool": "tools",
 }
 
 
@@ -81,38 +164,13 @@ def __dir__() -> list[str]:
 
 def load_ipython_extension(shell: InteractiveShell) -> None:
     """Register the magics (``%load_ext tf_magics``)."""
-    from .magics import ChatMagics
+    from .notebook import load_ipython_extension as load
 
-    shell.register_magics(ChatMagics(shell))
+    load(shell)
 
 
 def unload_ipython_extension(shell: InteractiveShell) -> None:
-    """Remove the magics (``%unload_ext tf_magics``)."""
-    manager = shell.magics_manager
-    magics = manager.registry.pop("ChatMagics", None)
-    if magics is None:
-        return
-    for kind in ("line", "cell"):
-        table = manager.magics[kind]
-        for name in ("chat", "chat_panel"):
-            if getattr(table.get(name), "__self__", None) is magics:
-                del table[name]
-    magics.close()
+    """Remove the magics (``%unload_ext tf_magics``); conversations and settings are kept."""
+    from .notebook import unload_ipython_extension as unload
 
-
-def get_chat(name: str = "default") -> Chat:
-    """The notebook's :class:`Chat` for a conversation (the one ``%%chat`` cells use).
-
-    Raises
-    ------
-    RuntimeError
-        If the extension is not loaded in the running IPython.
-    """
-    from IPython import get_ipython
-
-    shell = get_ipython()
-    magics = shell.magics_manager.registry.get("ChatMagics") if shell is not None else None
-    if magics is None:
-        raise RuntimeError("Load the extension first: %load_ext tf_magics")
-    chat: Chat = magics.chat_for(name)
-    return chat
+    unload(shell)

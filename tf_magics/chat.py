@@ -6,39 +6,50 @@ Everything the ``%%chat`` magic does goes through here, so a script or a test ca
 
     chat = Chat(system="You are terse.", base_url="http://127.0.0.1:8080/v1", temperature=0)
     print(chat.ask("Name a prime number."))           # blocks until the reply is complete
-    reply = await chat.send("And another one?")        # the same, from async code
+    reply = await chat.aask("And another one?")        # the same, from async code
     chat.conversation.to_markdown()                    # the whole history
 
-``ask`` runs the request on tf_magics' private event loop and handles events (tokens, tool calls)
-on the calling thread; ``send`` runs on the caller's loop. Both return a :class:`~tf_magics.Reply`.
+``ask`` runs the request on tf_magics' private event loop and serves the turn's observer (tokens,
+tool calls) on the calling thread; ``aask`` runs on the caller's loop. Both return a
+:class:`~tf_magics.Reply`.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Coroutine, Iterable
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from ._client import Client, ModelInfo
-from ._runner import Bridge, DirectBridge, run_sync
-from ._turn import TurnRunner, interrupted_error
-from ._types import Event, Notice
+from ._public import public
+from .client import ModelInfo, RequestOptions
+from .client.http import Client
 from .conversation import Conversation, Turn
+from .engine import (
+    LOCAL_SOURCE,
+    Bridge,
+    DirectBridge,
+    TurnLoop,
+    TurnObserver,
+    default_model,
+    interrupted_error,
+    local_endpoint,
+    observer_for,
+    run_blocking,
+)
 from .errors import ConfigurationError
+from .events import Event
 from .reply import Reply
-from .settings import LOCAL, ChatSettings, RequestOptions
+from .settings import ChatSettings
 
 if TYPE_CHECKING:
-    from ._tool_runner import Confirm
-    from ._tools import ToolRegistry
+    from .tools import ToolRegistry
+    from .tools.execute import Confirm
 
 __all__ = ["Chat", "shared_client"]
 
-T = TypeVar("T")
 EventHandler = Callable[[Event], None]
 
 _SHARED_CLIENT: Client | None = None
-_LOCAL_SOURCE = "the built-in local model"
 
 
 def shared_client() -> Client:
@@ -49,6 +60,7 @@ def shared_client() -> Client:
     return _SHARED_CLIENT
 
 
+@public
 class Chat:
     """A conversation with an OpenAI-compatible model.
 
@@ -145,12 +157,11 @@ class Chat:
         self,
         text: str,
         *,
+        observer: TurnObserver | None = None,
         on_event: EventHandler | None = None,
         history: bool = True,
         tools: Iterable[Callable[..., Any]] | None = None,
         tool_choice: Any = None,
-        on_idle: Callable[[], None] | None = None,
-        call_wrapper: Callable[[Callable[[], Any]], Any] | None = None,
         **overrides: Any,
     ) -> Reply:
         """Send ``text`` as the next user message and wait for the whole reply.
@@ -159,8 +170,11 @@ class Chat:
         ----------
         text
             The user message, sent verbatim.
+        observer
+            Follows the turn on this thread: its events, idle ticks, and the tool functions
+            to run (a live view; see :class:`~tf_magics.engine.TurnObserver`).
         on_event
-            Called on this thread for every event (tokens, tool calls, retries).
+            Or simply a callback for every event (tokens, tool calls, retries).
         history
             ``False`` for a one-off question: the history is neither sent nor changed (the system
             prompt still applies).
@@ -169,10 +183,6 @@ class Chat:
         tool_choice
             ``"auto"``, ``"none"``, ``"required"``, a tool name, or an OpenAI ``tool_choice``
             object; applies to the first request of the turn.
-        on_idle
-            Called on this thread when no event arrived for a tenth of a second.
-        call_wrapper
-            Runs each tool function (on this thread); a live view uses it to capture output.
         **overrides
             Settings for this call only (``temperature=0``, ``model=...``...).
 
@@ -188,24 +198,26 @@ class Chat:
             :class:`~tf_magics.errors.StreamInterrupted` after keeping the partial reply.
         """
         options = self._options(overrides)
-        holder: dict[str, TurnRunner] = {}
+        watcher = observer_for(observer, on_event)
+        holder: dict[str, TurnLoop] = {}
 
         def make(bridge: Bridge) -> Coroutine[Any, Any, Reply]:
             return self._turn(text, bridge, options, history, tools, tool_choice, holder)
 
         try:
-            return run_sync(make, on_event, on_idle=on_idle, call_wrapper=call_wrapper)
+            return run_blocking(make, watcher)
         except KeyboardInterrupt:
-            runner = holder.get("runner")
-            if runner is None:
+            turn = holder.get("turn")
+            if turn is None:
                 raise
-            self.last_reply = runner.reply
-            raise interrupted_error(runner) from None
+            self.last_reply = turn.reply
+            raise interrupted_error(turn) from None
 
-    async def send(
+    async def aask(
         self,
         text: str,
         *,
+        observer: TurnObserver | None = None,
         on_event: EventHandler | None = None,
         history: bool = True,
         tools: Iterable[Callable[..., Any]] | None = None,
@@ -214,12 +226,17 @@ class Chat:
     ) -> Reply:
         """Async version of :meth:`ask` (same parameters), for ``await`` in a cell or a script."""
         options = self._options(overrides)
-        holder: dict[str, TurnRunner] = {}
-        return await self._turn(
-            text, DirectBridge(on_event), options, history, tools, tool_choice, holder
-        )
+        bridge = DirectBridge(observer_for(observer, on_event))
+        return await self._turn(text, bridge, options, history, tools, tool_choice, {})
 
-    def retry(self, *, on_event: EventHandler | None = None, **options: Any) -> Reply:
+    async def send(self, text: str, **kwargs: Any) -> Reply:
+        """Deprecated name of :meth:`aask` (the ``a`` prefix marks the async methods)."""
+        warnings.warn(
+            "Chat.send is deprecated: use `await chat.aask(...)`.", DeprecationWarning, stacklevel=2
+        )
+        return await self.aask(text, **kwargs)
+
+    def retry(self, **kwargs: Any) -> Reply:
         """Regenerate the last reply: forget the last turn and send its question again.
 
         Takes the keyword arguments of :meth:`ask`; if the new attempt fails, the old turn is
@@ -227,18 +244,16 @@ class Chat:
         """
         turn = self._pop_last_turn()
         try:
-            return self.ask(turn.user.content if turn.user else "", on_event=on_event, **options)
+            return self.ask(turn.user.content if turn.user else "", **kwargs)
         except BaseException:
             self._restore(turn)
             raise
 
-    async def aretry(self, *, on_event: EventHandler | None = None, **overrides: Any) -> Reply:
+    async def aretry(self, **kwargs: Any) -> Reply:
         """Async version of :meth:`retry`."""
         turn = self._pop_last_turn()
         try:
-            return await self.send(
-                turn.user.content if turn.user else "", on_event=on_event, **overrides
-            )
+            return await self.aask(turn.user.content if turn.user else "", **kwargs)
         except BaseException:
             self._restore(turn)
             raise
@@ -246,11 +261,12 @@ class Chat:
     def models(self, **overrides: Any) -> list[ModelInfo]:
         """The models the server offers (``GET /models``); empty when it does not say."""
         options = self._options(overrides)
-        return run_sync(lambda bridge: self._models(bridge, options))
+        return run_blocking(lambda bridge: self._models(bridge, options), observer_for(None, None))
 
     async def amodels(self, **overrides: Any) -> list[ModelInfo]:
         """Async version of :meth:`models`."""
-        return await self._models(DirectBridge(), self._options(overrides))
+        bridge = DirectBridge(observer_for(None, None))
+        return await self._models(bridge, self._options(overrides))
 
     # -- internals --
 
@@ -279,53 +295,11 @@ class Chat:
         # Validate before anything is sent or changed (a bad flag must not touch the history).
         return self.settings.resolve(**overrides)
 
-    async def _endpoint(self, bridge: Bridge, options: RequestOptions) -> RequestOptions:
-        """Fill in the local server when no endpoint is configured (or ``local`` is asked for)."""
-        if options.base_url not in (None, LOCAL):
-            return options
-        from . import local
-
-        if options.base_url is None and not local.local_extra_installed():
-            raise ConfigurationError(local.no_endpoint_message())
-        if not local.local_server_running():
-            bridge.emit(
-                Notice("Starting the built-in demo model (SmolLM2-135M, local)…", "progress")
-            )
-        # Started on the calling thread (it takes about a second and must not stall the loop).
-        server = await bridge.call_sync(local.get_local_server)
-        return replace(
-            options,
-            base_url=server.base_url,
-            model=options.model or server.model,
-            api_key=None,
-            key_source=None,
-            base_url_source=_LOCAL_SOURCE,
-        )
-
     async def _models(self, bridge: Bridge, options: RequestOptions) -> list[ModelInfo]:
-        options = await self._endpoint(bridge, options)
+        options = await local_endpoint(bridge, options)
         models = await self.client.list_models(options)
         self.client.models_cache[options.base_url or ""] = models
         return models
-
-    async def _default_model(self, runner: TurnRunner, options: RequestOptions) -> RequestOptions:
-        if options.model:
-            return options
-        base_url = options.base_url or ""
-        models = self.client.models_cache.get(base_url)
-        if models is None:
-            try:
-                models = await self.client.list_models(options)
-            except Exception:  # /models is optional: the server may still accept no model
-                models = []
-            self.client.models_cache[base_url] = models
-            if models:
-                # Said once per server, not on every turn.
-                runner.note(
-                    f"No model was set, so the server's first model ({models[0].id}) is used; "
-                    "choose one with -m/--model, ChatSettings.model or TOKEN_FACTORY_MODEL."
-                )
-        return replace(options, model=models[0].id) if models else options
 
     async def _turn(
         self,
@@ -335,9 +309,9 @@ class Chat:
         history: bool,
         tools: Iterable[Callable[..., Any]] | None,
         tool_choice: Any,
-        holder: dict[str, TurnRunner],
+        holder: dict[str, TurnLoop],
     ) -> Reply:
-        options = await self._endpoint(bridge, options)
+        options = await local_endpoint(bridge, options)
         conversation = self.conversation
         if not history:
             conversation = Conversation(self.conversation.system, name=self.conversation.name)
@@ -346,7 +320,7 @@ class Chat:
             registry = self.tools.copy()
             for function in tools:
                 registry.add(function)
-        runner = TurnRunner(
+        turn = TurnLoop(
             client=self.client,
             conversation=conversation,
             options=options,
@@ -356,21 +330,21 @@ class Chat:
             confirm=self.confirm,
             max_result_chars=self.settings.tool_result_max_chars,
         )
-        holder["runner"] = runner
-        runner.options = await self._default_model(runner, options)
-        runner.reply.requested_model = runner.options.model
-        if options.base_url_source == _LOCAL_SOURCE:
+        holder["turn"] = turn
+        turn.options = await default_model(self.client, options, turn.note)
+        turn.reply.requested_model = turn.options.model
+        if options.base_url_source == LOCAL_SOURCE:
             from .local import LOCAL_MODEL_DESCRIPTION
 
-            runner.reply.model_note = LOCAL_MODEL_DESCRIPTION
-        self._auto_trim(runner, conversation)
+            turn.reply.model_note = LOCAL_MODEL_DESCRIPTION
+        self._auto_trim(turn, conversation)
         try:
-            reply = await runner.run(text)
+            reply = await turn.run(text)
         finally:
-            self.last_reply = runner.reply
+            self.last_reply = turn.reply
         return reply
 
-    def _auto_trim(self, runner: TurnRunner, conversation: Conversation) -> None:
+    def _auto_trim(self, turn: TurnLoop, conversation: Conversation) -> None:
         max_turns = self.settings.history_max_turns
         max_tokens = self.settings.history_max_tokens
         if max_turns is None and max_tokens is None:
@@ -382,11 +356,11 @@ class Chat:
             keep_last=0,
         )
         if report:
-            runner.note(str(report))
+            turn.note(str(report))
 
 
 def _registry(tools: Any) -> ToolRegistry:
-    from ._tools import ToolRegistry, default_registry
+    from .tools import ToolRegistry, default_registry
 
     if tools is None:
         return default_registry()

@@ -25,7 +25,8 @@ from functools import reduce
 from pathlib import Path
 from typing import Any
 
-from ._types import Completion, Message, ToolResult, Usage
+from ._public import public
+from .types import Completion, Message, ToolResult, Usage
 
 __all__ = ["Conversation", "TrimReport", "Turn", "estimate_tokens"]
 
@@ -91,6 +92,7 @@ class TrimReport:
         )
 
 
+@public
 class Conversation:
     """An ordered chat history with a system prompt at index 0.
 

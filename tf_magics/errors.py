@@ -1,4 +1,4 @@
-"""Exceptions raised by tf_magics.
+"""Every exception and warning tf_magics raises.
 
 Every error derives from :class:`TFMagicsError`, whose ``str()`` is one line that says what went
 wrong and, where there is one, how to fix it (``hint``). The magic shows exactly that line
@@ -9,6 +9,8 @@ instead of a traceback, and still fails the cell so Run All and papermill stop.
     TFMagicsError
     ├── ConfigurationError        bad settings, caught before any request (also a ValueError)
     ├── ToolDefinitionError       a callable that cannot be described as a tool (also a TypeError)
+    ├── ValidationError           a JSON value does not fit its Python type (also a ValueError)
+    │   └── ToolArgumentError     the arguments of a tool call do not fit its parameters
     └── APIError                  anything the server or the network did
         ├── APIConnectionError    could not reach the base URL
         │   └── APITimeoutError   connect/read timed out
@@ -25,15 +27,23 @@ instead of a traceback, and still fails the cell so Run All and papermill stop.
 
 Errors that happen while a reply is streaming carry what had arrived in ``partial`` (a
 :class:`tf_magics.Completion`), so nothing the model sent is lost.
+
+Warnings derive from :class:`TFMagicsWarning` (a ``UserWarning``)::
+
+    TFMagicsWarning
+    ├── ToolReplacedWarning       a tool name now runs another function
+    └── ToolSchemaWarning         a tool was registered, but described loosely
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._public import publish
+
 if TYPE_CHECKING:
-    from ._types import Completion
     from .reply import Reply
+    from .types import Completion
 
 __all__ = [
     "APIConnectionError",
@@ -51,7 +61,12 @@ __all__ = [
     "StreamError",
     "StreamInterrupted",
     "TFMagicsError",
+    "TFMagicsWarning",
+    "ToolArgumentError",
     "ToolDefinitionError",
+    "ToolReplacedWarning",
+    "ToolSchemaWarning",
+    "ValidationError",
 ]
 
 
@@ -88,6 +103,24 @@ class ConfigurationError(TFMagicsError, ValueError):
 
 class ToolDefinitionError(TFMagicsError, TypeError):
     """A callable cannot be described honestly as a tool (raised at registration)."""
+
+
+class ValidationError(TFMagicsError, ValueError):
+    """A decoded JSON value does not fit the Python type it must become.
+
+    Attributes
+    ----------
+    problems
+        One line per problem, each naming where it is (``"city: expected a string, got 3"``).
+    """
+
+    def __init__(self, problems: list[str], *, hint: str | None = None) -> None:
+        super().__init__("; ".join(problems), hint=hint)
+        self.problems = problems
+
+
+class ToolArgumentError(ValidationError):
+    """The arguments of a tool call do not fit the tool's parameters."""
 
 
 class APIError(TFMagicsError):
@@ -185,3 +218,21 @@ class EmptyStreamError(StreamError):
 
 class StreamInterrupted(StreamError):
     """The user stopped the reply (Ctrl-C or the kernel's interrupt button)."""
+
+
+# -- warnings -------------------------------------------------------------------------------------
+
+
+class TFMagicsWarning(UserWarning):
+    """Base class of every tf_magics warning."""
+
+
+class ToolReplacedWarning(TFMagicsWarning):
+    """A tool was registered under a name that another function already used."""
+
+
+class ToolSchemaWarning(TFMagicsWarning):
+    """A tool was registered, but part of it could only be described loosely."""
+
+
+publish(globals(), __all__)

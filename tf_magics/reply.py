@@ -8,13 +8,19 @@ Markdown.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from functools import reduce
-from typing import Any
+from typing import Any, Literal
 
-from ._types import Completion, FinishReason, ToolResult, Usage
+from ._public import publish
+from .types import Completion, FinishKind, ToolResult, Usage
 
-__all__ = ["Reply"]
+__all__ = ["Reply", "StopReason"]
+
+#: Why a turn stopped before the model had finished: the tool-round limit was reached, the user
+#: interrupted it, or an error ended it.
+StopReason = Literal["round_limit", "interrupted", "error"]
 
 
 @dataclass
@@ -34,7 +40,7 @@ class Reply:
     time_to_first_token
         Seconds until the first token (or tool-call fragment) arrived.
     stopped
-        Why the turn stopped early: ``"round_limit"``, ``"interrupted"``, ``"error"``, or ``None``.
+        Why the turn stopped early (a :data:`StopReason`), or ``None`` when it ran to its end.
     notes
         Things worth telling the user (a fallback, a trimmed history...).
     conversation
@@ -50,7 +56,7 @@ class Reply:
     tool_results: list[ToolResult] = field(default_factory=list)
     elapsed: float = 0.0
     time_to_first_token: float | None = None
-    stopped: str | None = None
+    stopped: StopReason | None = None
     notes: list[str] = field(default_factory=list)
     conversation: str = "default"
     error: str | None = None
@@ -85,9 +91,20 @@ class Reply:
         return self.completions[-1].finish_reason if self.completions else None
 
     @property
-    def finish(self) -> FinishReason | None:
-        """The normalized finish reason of the last round."""
-        return self.completions[-1].finish if self.completions else None
+    def finish_kind(self) -> FinishKind | None:
+        """The kind of ending of the last round (``finish_reason`` normalized)."""
+        return self.completions[-1].finish_kind if self.completions else None
+
+    @property
+    def finish(self) -> FinishKind | None:
+        """Deprecated name of :attr:`finish_kind`."""
+        warnings.warn(
+            "Reply.finish is deprecated: use Reply.finish_kind (normalized) or "
+            "Reply.finish_reason (as the server sent it).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.finish_kind
 
     @property
     def partial(self) -> bool:
@@ -131,6 +148,9 @@ class Reply:
         return self.text
 
     def _repr_html_(self) -> str:
-        from .render import render_markdown
+        from .render.markdown import render_markdown
 
         return f'<div class="tf-magics-reply">{render_markdown(self.text)}</div>'
+
+
+publish(globals(), __all__)

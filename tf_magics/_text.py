@@ -1,0 +1,72 @@
+"""Small text helpers every layer shares: shortening, one-line summaries, masking secrets.
+
+Each concern has exactly one implementation here, so a message cut in the client reads like one
+cut in the view, and a secret is masked the same way wherever it could surface.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+__all__ = ["MASK", "exception_text", "one_line", "redact", "truncate"]
+
+#: What a masked secret is replaced with.
+MASK = "***"
+
+
+def truncate(text: str, limit: int, *, count: bool = False) -> str:
+    """``text`` cut to at most ``limit`` characters, marked where it was cut.
+
+    Parameters
+    ----------
+    text
+        The text to shorten.
+    limit
+        How many characters of ``text`` to keep.
+    count
+        Say how much was left out (``"… [1,234 more characters]"``, for previews of data);
+        otherwise end with a bare ``"…"`` and stay within ``limit`` (for labels and messages).
+    """
+    if len(text) <= limit:
+        return text
+    if count:
+        return f"{text[:limit]}… [{len(text) - limit:,} more characters]"
+    return text[: max(0, limit - 1)].rstrip() + "…"
+
+
+def one_line(text: str, limit: int | None = None) -> str:
+    """``text`` with every run of whitespace (newlines included) collapsed to one space."""
+    flat = " ".join(text.split())
+    return flat if limit is None else truncate(flat, limit)
+
+
+def exception_text(exc: BaseException) -> str:
+    """An exception in one line: ``"ValueError: the message"``."""
+    message = one_line(str(exc))
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def redact(value: Any, secrets: Iterable[str | None]) -> Any:
+    """``value`` with every occurrence of each secret replaced by :data:`MASK`.
+
+    Strings, and strings nested in dicts, lists and tuples, are masked; other values pass through.
+    Mask *before* cutting text short: a cut can split a secret so that the part left no longer
+    matches it.
+    """
+    words = sorted({s for s in secrets if s}, key=len, reverse=True)
+    if not words:
+        return value
+    return _redact(value, words)
+
+
+def _redact(value: Any, words: list[str]) -> Any:
+    if isinstance(value, str):
+        for word in words:
+            value = value.replace(word, MASK)
+        return value
+    if isinstance(value, dict):
+        return {_redact(k, words): _redact(v, words) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_redact(v, words) for v in value)
+    return value

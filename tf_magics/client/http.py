@@ -1,0 +1,303 @@
+"""One HTTP request to an OpenAI-compatible server, turned into typed events and a Completion.
+
+:class:`Client` wraps ``httpx.AsyncClient`` (one connection pool per event loop, reused across
+calls), retries failed attempts by the policy of :mod:`~tf_magics.client.retry` and reports each
+wait as a :class:`~tf_magics.events.Retrying` event so a UI can say it is waiting. The response
+is read by :mod:`~tf_magics.client.stream_reader` into an accumulator that the *caller* owns:
+when the stream is cut, fails or is cancelled, the caller still holds everything that arrived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import ssl
+import weakref
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import httpx
+
+from tf_magics._text import redact
+from tf_magics._version import __version__
+from tf_magics.errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    BadRequestError,
+    ContextLengthError,
+)
+from tf_magics.events import Event
+from tf_magics.types import Completion
+
+from .chunks import ChunkAccumulator
+from .error_bodies import error_for_status, parse_error_body
+from .models import ModelInfo, parse_models
+from .request import RequestOptions
+from .retry import RetryableFailure, retry_after, should_retry, with_retries
+from .stream_reader import broken_stream, read_json, read_stream
+
+__all__ = ["Client"]
+
+EventSink = Callable[[Event], None]
+T = TypeVar("T")
+
+
+class Client:
+    """Async client for ``/chat/completions`` and ``/models``.
+
+    Parameters
+    ----------
+    transport
+        An httpx transport to use instead of the network (tests use a real loopback server; a
+        transport is for pure unit tests).
+    sleep
+        Coroutine used to wait between retries (injected so tests need not wait).
+    """
+
+    def __init__(
+        self,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._transport = transport
+        self._sleep = sleep
+        # One pool per event loop (an httpx.AsyncClient cannot be shared between loops) and per
+        # scheme: a plain-http pool (a local server) never needs the TLS context, which costs
+        # ~0.1 s to build.
+        self._pools: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[bool, httpx.AsyncClient]
+        ] = weakref.WeakKeyDictionary()
+        #: Base URLs that rejected ``stream_options``; it is not sent to them again.
+        self.rejects_stream_options: set[str] = set()
+        #: Base URLs that answer streamed requests with tools with an empty stream.
+        self.cannot_stream_tools: set[str] = set()
+        #: ``GET /models`` answers per base URL (the first one is the default model).
+        self.models_cache: dict[str, list[ModelInfo]] = {}
+
+    def _pool(self, url: str) -> httpx.AsyncClient:
+        secure = not url.startswith("http://")
+        pools = self._pools.setdefault(asyncio.get_running_loop(), {})
+        pool = pools.get(secure)
+        if pool is None or pool.is_closed:
+            pool = httpx.AsyncClient(
+                transport=self._transport,
+                # Without TLS, no certificate is ever checked; and no redirect is followed, so
+                # a plain-http pool can never be led to an https URL.
+                verify=_ssl_context() if secure else False,
+                headers={"user-agent": f"tf_magics/{__version__}"},
+                limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+                follow_redirects=secure,
+            )
+            pools[secure] = pool
+        return pool
+
+    async def aclose(self) -> None:
+        """Close the pools that belong to the running event loop."""
+        pools = self._pools.pop(asyncio.get_running_loop(), {})
+        for pool in pools.values():
+            await pool.aclose()
+
+    # -- public API --
+
+    async def chat(
+        self,
+        options: RequestOptions,
+        messages: list[dict[str, Any]],
+        accumulator: ChunkAccumulator,
+        *,
+        on_event: EventSink | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: Any = None,
+    ) -> Completion:
+        """Send one chat-completion request and return the assembled reply.
+
+        Streaming or not follows ``options.stream``. Deltas are reported through ``on_event`` and
+        folded into ``accumulator`` as they arrive.
+
+        Raises
+        ------
+        APIError
+            Any failure; stream failures carry the partial reply in ``partial``.
+        """
+        extra: dict[str, Any] = {}
+        if tools:
+            extra["tools"] = tools
+        if tool_choice is not None:
+            extra["tool_choice"] = tool_choice
+        base_url = _require_base_url(options)
+        use_stream_options = (
+            options.stream and options.include_usage and base_url not in self.rejects_stream_options
+        )
+        if use_stream_options:
+            extra["stream_options"] = {"include_usage": True}
+        body = options.request_body(messages, **extra)
+        try:
+            return await self._retrying(
+                options, lambda: self._attempt(options, body, accumulator, on_event), on_event
+            )
+        except BadRequestError as error:
+            if not (use_stream_options and _mentions_stream_options(error)):
+                raise
+        # A server that rejects stream_options still works, just without usage numbers.
+        self.rejects_stream_options.add(base_url)
+        body.pop("stream_options", None)
+        return await self._retrying(
+            options, lambda: self._attempt(options, body, accumulator, on_event), on_event
+        )
+
+    async def list_models(self, options: RequestOptions) -> list[ModelInfo]:
+        """``GET /models``; an empty list when the server has none (or ``data: null``)."""
+        base_url = _require_base_url(options)
+        response = await self._send(options, "GET", f"{base_url}/models", None, stream=False)
+        return parse_models(response.content)
+
+    # -- the request loop --
+
+    async def _retrying(
+        self,
+        options: RequestOptions,
+        attempt_once: Callable[[], Awaitable[T]],
+        on_event: EventSink | None,
+    ) -> T:
+        return await with_retries(
+            attempt_once, max_retries=options.max_retries, on_event=on_event, sleep=self._sleep
+        )
+
+    async def _attempt(
+        self,
+        options: RequestOptions,
+        body: dict[str, Any],
+        accumulator: ChunkAccumulator,
+        on_event: EventSink | None,
+    ) -> Completion:
+        url = f"{_require_base_url(options)}/chat/completions"
+        pool = self._pool(url)
+        headers = _headers(options, stream=bool(body.get("stream")))
+        request = pool.build_request(
+            "POST", url, json=body, headers=headers, timeout=_timeout(options)
+        )
+        try:
+            response = await pool.send(request, stream=True)
+        except httpx.TimeoutException as error:
+            raise RetryableFailure(_timeout_error(options, error), None) from None
+        except httpx.HTTPError as error:
+            raise RetryableFailure(_connection_error(options, error), None) from None
+        try:
+            if response.status_code >= 400:
+                try:
+                    await response.aread()
+                    content = response.content
+                except httpx.HTTPError:
+                    content = b""  # the error body broke off: the status alone must do
+                raise _status_failure(options, response, content)
+            content_type = response.headers.get("content-type", "").lower()
+            if content_type.startswith("text/event-stream"):
+                # Parsed as a stream even when none was asked for (a server that ignores it).
+                return await read_stream(options, response, accumulator, on_event)
+            # Not a stream (the server ignored ``stream`` or we asked for none): one JSON body.
+            try:
+                await response.aread()
+            except httpx.HTTPError as error:
+                # The reply had started: not retried, reported like a broken stream.
+                raise broken_stream(options, error, accumulator) from None
+            return read_json(options, response, accumulator)
+        finally:
+            await response.aclose()
+
+    async def _send(
+        self, options: RequestOptions, method: str, url: str, body: Any, *, stream: bool
+    ) -> httpx.Response:
+        """A simple request with the same retry policy, read whole."""
+        pool = self._pool(url)
+
+        async def attempt_once() -> httpx.Response:
+            try:
+                response = await pool.request(
+                    method,
+                    url,
+                    json=body,
+                    headers=_headers(options, stream=stream),
+                    timeout=_timeout(options),
+                )
+            except httpx.TimeoutException as error:
+                raise RetryableFailure(_timeout_error(options, error), None) from None
+            except httpx.HTTPError as error:
+                raise RetryableFailure(_connection_error(options, error), None) from None
+            if response.status_code >= 400:
+                raise _status_failure(options, response, response.content)
+            return response
+
+        return await self._retrying(options, attempt_once, None)
+
+
+# -- helpers (module level: no state) --
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    # Building a context (loading the CA bundle) costs ~0.1 s; every pool shares one.
+    return httpx.create_ssl_context()
+
+
+def _require_base_url(options: RequestOptions) -> str:
+    if not options.base_url:
+        raise APIConnectionError("No base URL is configured.")
+    return options.base_url.rstrip("/")
+
+
+def _headers(options: RequestOptions, *, stream: bool) -> dict[str, str]:
+    headers = {"accept": "text/event-stream" if stream else "application/json"}
+    if options.api_key:
+        headers["authorization"] = f"Bearer {options.api_key}"
+    return headers
+
+
+def _timeout(options: RequestOptions) -> httpx.Timeout:
+    return httpx.Timeout(
+        connect=options.connect_timeout,
+        read=options.read_timeout,
+        write=options.read_timeout,
+        pool=options.connect_timeout,
+    )
+
+
+def _status_failure(options: RequestOptions, response: httpx.Response, content: bytes) -> Exception:
+    """The error for a 4xx/5xx response: a :class:`RetryableFailure` when worth retrying."""
+    info = parse_error_body(content)
+    error = error_for_status(
+        response.status_code,
+        info,
+        base_url=options.base_url or "",
+        key_sent=bool(options.api_key),
+        key_source=options.key_source,
+        secret=options.api_key,
+    )
+    # A prompt too long for the model fails the same way every time, whatever the status.
+    if should_retry(response, info) and not isinstance(error, ContextLengthError):
+        return RetryableFailure(error, retry_after(response.headers))
+    return error
+
+
+def _timeout_error(options: RequestOptions, error: Exception) -> APITimeoutError:
+    kind = "connect" if isinstance(error, httpx.ConnectTimeout) else "read"
+    limit = options.connect_timeout if kind == "connect" else options.read_timeout
+    return APITimeoutError(
+        f"No answer from {options.base_url} within {limit:g} s ({kind} timeout).",
+        hint="Check the server is up, or raise ChatSettings.read_timeout / connect_timeout.",
+    )
+
+
+def _connection_error(options: RequestOptions, error: Exception) -> APIConnectionError:
+    detail = redact(str(error), [options.api_key]) or type(error).__name__
+    return APIConnectionError(
+        f"Could not connect to {options.base_url} ({detail}).",
+        hint=f"Is the server running? The base URL comes from {options.base_url_source}.",
+    )
+
+
+def _mentions_stream_options(error: APIStatusError) -> bool:
+    text = f"{error.message} {json.dumps(error.body, default=str)}".lower()
+    return "stream_options" in text or "include_usage" in text

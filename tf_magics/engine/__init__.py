@@ -1,0 +1,32 @@
+"""Running a turn: the request/tool loop, the private event loop, and who watches.
+
+========================  ================================================================
+module                    job
+========================  ================================================================
+``turn``                  :class:`TurnLoop`: request, stream, run tools, re-request, stop
+``observer``              :class:`TurnObserver`: the one protocol a view implements
+``private_loop``          the event loop on its own thread that sync callers wait on
+``endpoint``              filling in the local model and the server's default model
+========================  ================================================================
+"""
+
+from __future__ import annotations
+
+from .endpoint import LOCAL_SOURCE, default_model, local_endpoint
+from .observer import EventCallback, TurnObserver, observer_for
+from .private_loop import Bridge, DirectBridge, run_blocking
+from .turn import TurnLoop, interrupted_error
+
+__all__ = [
+    "LOCAL_SOURCE",
+    "Bridge",
+    "DirectBridge",
+    "EventCallback",
+    "TurnLoop",
+    "TurnObserver",
+    "default_model",
+    "interrupted_error",
+    "local_endpoint",
+    "observer_for",
+    "run_blocking",
+]

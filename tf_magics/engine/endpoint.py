@@ -1,0 +1,78 @@
+"""Where a request goes when the settings leave it open: the local model, the server's model.
+
+Two gaps are filled just before a turn's first request: no base URL (or ``local``) means the
+embedded local model server, started on first use; no model means the server's first model from
+``GET /models``, said once per server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from tf_magics.client import RequestOptions
+from tf_magics.errors import ConfigurationError
+from tf_magics.events import Notice
+from tf_magics.options import LOCAL
+
+if TYPE_CHECKING:
+    from tf_magics.client.http import Client
+
+from .private_loop import Bridge
+
+__all__ = ["LOCAL_SOURCE", "default_model", "local_endpoint"]
+
+#: The ``base_url_source`` of requests sent to the embedded local model.
+LOCAL_SOURCE = "the built-in local model"
+
+
+async def local_endpoint(bridge: Bridge, options: RequestOptions) -> RequestOptions:
+    """``options`` aimed at the local server when no endpoint is set (or ``local`` is asked for).
+
+    Raises
+    ------
+    ConfigurationError
+        When nothing is configured and the ``[local]`` extra is not installed.
+    """
+    if options.base_url not in (None, LOCAL):
+        return options
+    from tf_magics import local
+
+    if options.base_url is None and not local.local_extra_installed():
+        raise ConfigurationError(local.no_endpoint_message())
+    if not local.local_server_running():
+        bridge.emit(Notice("Starting the built-in demo model (SmolLM2-135M, local)…", "progress"))
+    # Started on the calling thread (it takes about a second and must not stall the loop).
+    server = await bridge.call_sync(local.get_local_server)
+    return replace(
+        options,
+        base_url=server.base_url,
+        model=options.model or server.model,
+        api_key=None,
+        key_source=None,
+        base_url_source=LOCAL_SOURCE,
+    )
+
+
+async def default_model(
+    client: Client, options: RequestOptions, note: Callable[[str], None]
+) -> RequestOptions:
+    """``options`` with the server's first model when none is set (``note`` says so, once)."""
+    if options.model:
+        return options
+    base_url = options.base_url or ""
+    models = client.models_cache.get(base_url)
+    if models is None:
+        try:
+            models = await client.list_models(options)
+        except Exception:  # /models is optional: the server may still accept no model
+            models = []
+        client.models_cache[base_url] = models
+        if models:
+            # Said once per server, not on every turn.
+            note(
+                f"No model was set, so the server's first model ({models[0].id}) is used; "
+                "choose one with -m/--model, ChatSettings.model or TOKEN_FACTORY_MODEL."
+            )
+    return replace(options, model=models[0].id) if models else options

@@ -1,0 +1,252 @@
+"""One turn: send, stream, run the tools the model asked for, re-send, until an answer.
+
+The loop is bounded (``max_tool_rounds``) and leaves the conversation valid whatever happens: an
+error, an interrupt or the round limit still gives every tool call a result, a partial reply is
+kept (marked) and a turn that produced nothing at all is rolled back, so running the cell again
+does not send the question twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from tf_magics.client import ChunkAccumulator, RequestOptions
+from tf_magics.conversation import Conversation
+from tf_magics.errors import APIError, EmptyStreamError, StreamInterrupted
+from tf_magics.events import (
+    CompletionDone,
+    ContentDelta,
+    Event,
+    Notice,
+    ReasoningDelta,
+    RequestStarted,
+    StreamFallback,
+    ToolCallDelta,
+    ToolCallFinished,
+    ToolCallStarted,
+)
+from tf_magics.reply import Reply, StopReason
+from tf_magics.types import Completion, ToolResult
+
+from .private_loop import Bridge
+
+if TYPE_CHECKING:
+    from tf_magics.client.http import Client
+    from tf_magics.tools.execute import Confirm
+    from tf_magics.tools.registry import Tool, ToolRegistry
+
+__all__ = ["TurnLoop", "interrupted_error"]
+
+_FIRST_OUTPUT = (ContentDelta, ReasoningDelta, ToolCallDelta)
+
+
+class TurnLoop:
+    """Runs one turn of a conversation and keeps its state for the caller.
+
+    The state (:attr:`reply`, the current accumulator) stays readable after a failure or a
+    cancellation, which is how an interrupted stream's partial reply reaches the user.
+    """
+
+    def __init__(
+        self,
+        *,
+        client: Client,
+        conversation: Conversation,
+        options: RequestOptions,
+        bridge: Bridge,
+        registry: ToolRegistry | None = None,
+        tool_choice: Any = None,
+        confirm: Confirm | None = None,
+        max_result_chars: int = 20_000,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.client = client
+        self.conversation = conversation
+        self.options = options
+        self.bridge = bridge
+        self.registry = registry
+        self.tool_choice = tool_choice
+        self.confirm = confirm
+        self.max_result_chars = max_result_chars
+        self.clock = clock
+        self.reply = Reply(conversation=conversation.name)
+        self._accumulator: ChunkAccumulator | None = None
+        self._start = 0.0
+
+    # -- events --
+
+    def _emit(self, event: Event) -> None:
+        if self.reply.time_to_first_token is None and isinstance(event, _FIRST_OUTPUT):
+            self.reply.time_to_first_token = self.clock() - self._start
+        self.bridge.emit(event)
+
+    def note(self, text: str, kind: str = "info") -> None:
+        """Record a note on the reply and show it."""
+        self.reply.notes.append(text)
+        self.bridge.emit(Notice(text, "warning" if kind == "warning" else "info"))
+
+    # -- the loop --
+
+    async def run(self, user_text: str) -> Reply:
+        """Add ``user_text`` to the conversation and run the turn to its end."""
+        self._start = self.clock()
+        self.conversation.add_user(user_text)
+        try:
+            await self._rounds()
+        except asyncio.CancelledError:
+            self._keep_partial("interrupted", "Interrupted by the user.")
+            raise
+        except APIError as error:
+            self._keep_partial("error", str(error), error.partial)
+            error.reply = self.reply
+            raise
+        finally:
+            self.reply.elapsed = self.clock() - self._start
+        return self.reply
+
+    async def _rounds(self) -> None:
+        tools = self.registry.schemas() if self.registry is not None else []
+        base_url = self.options.base_url or ""
+        for round_number in range(1, self.options.max_tool_rounds + 1):
+            stream = self.options.stream
+            if tools and stream and base_url in self.client.cannot_stream_tools:
+                stream = False
+            completion = await self._request(round_number, tools, stream)
+            if self.reply.time_to_first_token is None:
+                # Not streamed: the first words arrive with the whole reply.
+                self.reply.time_to_first_token = self.clock() - self._start
+            self.bridge.emit(CompletionDone(completion))
+            self.reply.completions.append(completion)
+            self.conversation.add_assistant(completion)
+            self.reply.text = completion.content
+            if not completion.tool_calls:
+                return
+            if round_number == self.options.max_tool_rounds:
+                limit = self.options.max_tool_rounds
+                self._skip_pending(f"Not run: the limit of {limit} model requests was reached.")
+                self.reply.stopped = "round_limit"
+                self.note(
+                    f"Stopped after {limit} requests (the tool-round limit); the model still "
+                    "wanted to call tools. Raise it with ChatSettings.max_tool_rounds or "
+                    "`--max-rounds`.",
+                    "warning",
+                )
+                return
+            await self._run_tools(completion)
+
+    async def _request(
+        self, round_number: int, tools: list[dict[str, Any]], stream: bool
+    ) -> Completion:
+        options = (
+            replace(self.options, stream=stream) if stream != self.options.stream else self.options
+        )
+        # A forced tool_choice applies to the first request only, or the model would be forced to
+        # call the tool again and again until the round limit.
+        tool_choice = self.tool_choice if round_number == 1 else None
+        self.bridge.emit(RequestStarted(round_number, options.model, options.stream))
+        self._accumulator = ChunkAccumulator()
+        try:
+            return await self.client.chat(
+                options,
+                self.conversation.to_wire(),
+                self._accumulator,
+                on_event=self._emit,
+                tools=tools or None,
+                tool_choice=tool_choice if tools else None,
+            )
+        except EmptyStreamError:
+            if not (tools and options.stream) or self._accumulator.has_output:
+                raise
+        # llama-cpp-python answers a streamed request with tools (tool_choice auto) with an empty
+        # body: ask again without streaming, and remember not to stream tool rounds there.
+        self.client.cannot_stream_tools.add(options.base_url or "")
+        self.bridge.emit(StreamFallback("the server sent an empty stream for a request with tools"))
+        self.reply.notes.append(
+            "tool rounds sent without streaming (the server cannot stream them)"
+        )
+        return await self._request(round_number, tools, stream=False)
+
+    async def _run_tools(self, completion: Completion) -> None:
+        from tf_magics.tools.execute import run_tool_call
+
+        assert self.registry is not None
+        for call in completion.tool_calls:
+            arguments: dict[str, Any] | None
+            try:
+                arguments = call.parsed_arguments()
+            except ValueError:
+                arguments = None
+            self.bridge.emit(ToolCallStarted(call, arguments))
+            # One call at a time, each recorded as soon as it ran: if the turn is interrupted,
+            # the history says exactly which calls ran and which did not.
+            result = await run_tool_call(
+                self.registry,
+                call,
+                call_sync=self.bridge.call_sync,
+                confirm=self._ask_user if self.confirm is not None else None,
+                max_result_chars=self.max_result_chars,
+            )
+            self._record(result)
+
+    async def _ask_user(self, tool: Tool, arguments: dict[str, Any]) -> bool | None:
+        """Ask the confirm callback on the caller's thread, where ``input()`` reaches a person."""
+        confirm = self.confirm
+        assert confirm is not None
+        answer = await self.bridge.call_sync(lambda: confirm(tool, arguments))
+        if inspect.isawaitable(answer):
+            answer = await answer
+        return None if answer is None else bool(answer)
+
+    def _record(self, result: ToolResult) -> None:
+        self.conversation.add_tool_result(result)
+        self.reply.tool_results.append(result)
+        self.bridge.emit(ToolCallFinished(result))
+
+    def _skip_pending(self, content: str) -> None:
+        for call in self.conversation.pending_tool_calls():
+            self._record(ToolResult(call=call, content=content, status="skipped"))
+
+    # -- failures --
+
+    def _keep_partial(
+        self, why: StopReason, message: str, partial: Completion | None = None
+    ) -> None:
+        """Keep what arrived; roll back a turn that produced nothing at all."""
+        self.reply.stopped = why
+        self.reply.error = message
+        if partial is None and self._accumulator is not None:
+            partial = self._accumulator.completion(
+                ended="interrupted" if why == "interrupted" else "error"
+            )
+        if partial is not None and (partial.content or partial.reasoning):
+            self.reply.completions.append(partial)
+            self.reply.text = partial.content
+            if partial.content:
+                note = (
+                    "interrupted by the user" if why == "interrupted" else f"incomplete: {message}"
+                )
+                self.conversation.add_assistant(partial, note=note)
+        self._skip_pending(f"Not run: the turn stopped ({why}).")
+        messages = self.conversation.messages
+        if messages and messages[-1].role == "user":
+            # Nothing was added after the question: forget it too, so that running the cell
+            # again does not send it twice.
+            self.conversation.undo()
+
+
+def interrupted_error(turn: TurnLoop) -> StreamInterrupted:
+    """The error raised to a synchronous caller after Ctrl-C, carrying what was kept."""
+    partial = turn.reply.completions[-1] if turn.reply.completions else None
+    kept = (
+        "the partial reply is kept in the history (marked interrupted)"
+        if turn.reply.text
+        else "nothing had arrived, so the question was not added to the history"
+    )
+    error = StreamInterrupted(f"Interrupted: {kept}.", partial=partial)
+    error.reply = turn.reply
+    return error

@@ -1,0 +1,152 @@
+"""The flags of a ``%%chat`` cell (and of ``%chat retry``), generated from the options table.
+
+Request settings get their flags from :data:`tf_magics.options.OPTIONS` (``flags``), so a new
+sampling parameter shows up here without a change. What a cell asks for comes out of the parser
+as a typed :class:`CellRequest`: the per-cell setting overrides, and the cell's own switches
+(conversation, tools, output variable...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, NoReturn, TypeVar
+
+from IPython.core.error import UsageError
+from IPython.core.magic_arguments import argument
+
+from tf_magics.options import OPTIONS, Option
+
+__all__ = ["CellRequest", "CommandParser", "option_arguments", "parse_cell_line", "request_from"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: The flags a ``%%chat`` cell has besides the request options: (flags, argparse keywords).
+CELL_FLAGS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
+    (("-s", "--system"), {"help": "Set the conversation's system prompt (it stays set)."}),
+    (("-c", "--conversation"), {"help": "Named conversation to use (default: 'default')."}),
+    (("--new",), {"action": "store_true", "help": "Start the conversation afresh first."}),
+    (
+        ("--no-history",),
+        {
+            "action": "store_true",
+            "help": "One-off question: the history is neither sent nor changed.",
+        },
+    ),
+    (("-o", "--output"), {"metavar": "VAR", "help": "Also store the reply text in VAR."}),
+    (("--tools",), {"metavar": "F,G", "help": "Offer these notebook functions as tools."}),
+    (("--tool-choice",), {"help": "auto, none, required, or a tool name to force it."}),
+    (
+        ("-i", "--interpolate"),
+        {
+            "action": "store_true",
+            "help": "Replace {name} with notebook variables ({{ and }} for braces).",
+        },
+    ),
+)
+
+
+@dataclass(frozen=True)
+class CellRequest:
+    """What one ``%%chat`` cell (or ``%chat retry``) asks for, parsed from its line.
+
+    Attributes
+    ----------
+    overrides
+        Settings for this cell only, by option name (only those given).
+    conversation
+        The named conversation (``None``: the default one).
+    """
+
+    overrides: dict[str, Any] = field(default_factory=dict)
+    conversation: str | None = None
+    system: str | None = None
+    new: bool = False
+    no_history: bool = False
+    output: str | None = None
+    tools: str | None = None
+    tool_choice: str | None = None
+    interpolate: bool = False
+
+
+def _dest(spec: Option) -> str:
+    return spec.name
+
+
+def _argument_for(spec: Option) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """The argparse spelling and keywords of one option's flag."""
+    help_text = spec.help
+    if spec.range_text() and spec.kind in ("float", "int"):
+        help_text = f"{help_text} ({spec.range_text()})."
+    keywords: dict[str, Any] = {"dest": _dest(spec), "help": help_text, "default": None}
+    if spec.flag_value is not None:
+        keywords.update(action="store_const", const=spec.flag_value)
+    elif spec.kind == "strings":
+        keywords.update(action="append", metavar=spec.name.upper())
+    elif spec.kind in ("float", "int"):
+        keywords["type"] = float if spec.kind == "float" else int
+    return spec.flags, keywords
+
+
+def option_arguments(function: F) -> F:
+    """Decorate a magic with one ``@argument`` per option that has flags (table order)."""
+    for spec in reversed([s for s in OPTIONS if s.flags]):
+        flags, keywords = _argument_for(spec)
+        function = argument(*flags, **keywords)(function)
+    return function
+
+
+def cell_arguments(function: F) -> F:
+    """Decorate a magic with the cell's own flags (conversation, tools, output...)."""
+    for flags, keywords in reversed(CELL_FLAGS):
+        function = argument(*flags, **keywords)(function)
+    return function
+
+
+def request_from(namespace: argparse.Namespace) -> CellRequest:
+    """The typed request in a parsed namespace (options given, then the cell's own flags)."""
+    values = vars(namespace)
+    overrides = {
+        spec.name: values[_dest(spec)]
+        for spec in OPTIONS
+        if spec.flags and values.get(_dest(spec)) is not None
+    }
+    own = {name: values[name] for name in CellRequest.__dataclass_fields__ if name in values}
+    own.pop("overrides", None)
+    return CellRequest(overrides=overrides, **own)
+
+
+def parse_cell_line(parser: argparse.ArgumentParser, line: str, prog: str) -> CellRequest:
+    """Parse a magic's line with shell-like quoting (``-s "You are terse."``).
+
+    Raises
+    ------
+    UsageError
+        For unbalanced quotes or unknown flags, in one line.
+    """
+    try:
+        argv = shlex.split(line)
+    except ValueError as error:
+        raise UsageError(f"{prog}: {error} (check the quotes on the {prog} line).") from None
+    return request_from(parser.parse_args(argv))
+
+
+class CommandParser(argparse.ArgumentParser):
+    """argparse for a ``%chat`` command that reports mistakes as one-line UsageErrors."""
+
+    def __init__(self, command: str, description: str) -> None:
+        super().__init__(prog=f"%chat {command}", description=description, add_help=False)
+
+    def error(self, message: str) -> NoReturn:
+        """Raise a one-line :class:`UsageError` instead of exiting."""
+        raise UsageError(f"{self.prog}: {message}. See `%chat help {self.prog.split()[-1]}`.")
+
+    def add_options(self) -> CommandParser:
+        """Add every option's flag (as on a ``%%chat`` line); returns the parser."""
+        for spec in OPTIONS:
+            if spec.flags:
+                flags, keywords = _argument_for(spec)
+                self.add_argument(*flags, **keywords)
+        return self

@@ -1,0 +1,116 @@
+"""``%%chat`` and ``%chat``: talk to an OpenAI-compatible model from a notebook.
+
+Load with ``%load_ext tf_magics``. Then::
+
+    %%chat
+    What is the capital of France?
+
+sends the cell's text, verbatim, as the next user message of the notebook's conversation; the reply
+streams into the cell's output and stays in the history, so the next ``%%chat`` cell can refer to
+it. Flags on the ``%%chat`` line apply to that cell only (``%%chat -t 0 --max-tokens 200``);
+persistent settings live in one :class:`~tf_magics.ChatSettings` object shared with the panel,
+``%config ChatSettings.temperature = 0.2`` and the Python API. ``%chat help`` lists the line
+commands (history, undo, retry, system prompt, models, settings, save/load, tools, panel...).
+
+Variable interpolation is opt-in: with ``-i``/``--interpolate``, ``{name}`` or ``{name.attr}`` is
+replaced by the value of a notebook variable, once (``{{`` and ``}}`` give literal braces).
+Without it, braces in code or JSON are sent as they are.
+
+Errors fail the cell with one line that says what to do. Ctrl-C (the kernel's stop button) stops a
+stream at once: the partial reply stays visible and in the history, marked as interrupted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
+from IPython.core.magic_arguments import magic_arguments
+
+from .flags import CellRequest, cell_arguments, option_arguments, parse_cell_line
+from .interpolate import interpolate
+from .session import NotebookSession
+from .turns import make_view, run_turn
+
+__all__ = ["ChatMagics"]
+
+
+@magics_class
+class ChatMagics(Magics):
+    """The ``%%chat`` cell magic and the ``%chat`` line commands, working on one session.
+
+    Parameters
+    ----------
+    session
+        The notebook's state (settings, conversations, panels).
+    """
+
+    def __init__(self, session: NotebookSession) -> None:
+        super().__init__(session.shell)
+        self.session = session
+
+    @no_var_expand
+    @magic_arguments()
+    @option_arguments
+    @cell_arguments
+    @line_cell_magic
+    def chat(self, line: str, cell: str | None = None) -> Any:
+        """Chat with an OpenAI-compatible model.
+
+        As a cell magic, ``%%chat [flags]`` sends the cell's text as the next user message and
+        streams the reply. As a line magic, ``%chat COMMAND`` manages conversations; ``%chat help``
+        lists the commands: history, reset, undo, retry, system, models, settings, set, unset,
+        save, load, export, tools, trim, usage, conversations, local, panel.
+        """
+        if cell is None:
+            from .commands import run_line_command
+
+            try:
+                return run_line_command(self.session, line)
+            finally:
+                self.session.refresh_panels()
+        request = parse_cell_line(self.chat.parser, line, "%%chat")
+        text = cell.strip("\n")
+        if not text.strip():
+            raise UsageError("The cell is empty: write your message below the %%chat line.")
+        if request.interpolate:
+            text = interpolate(text, self.session.user_ns)
+        try:
+            self._send(text, request)
+        finally:
+            self.session.refresh_panels()
+        return None
+
+    @line_magic
+    def chat_panel(self, line: str) -> Any:
+        """Show the control panel: ``%chat_panel [-c NAME]`` (same as ``%chat panel``)."""
+        from .commands import run_line_command
+
+        return run_line_command(self.session, f"panel {line}")
+
+    def _send(self, text: str, request: CellRequest) -> None:
+        chat = self.session.chat(request.conversation)
+        chat.settings.resolve(**request.overrides)  # bad values fail before anything changes
+        tools = self._cell_tools(request.tools)
+        if request.new:
+            chat.reset()
+        if request.system is not None:
+            chat.system = request.system
+        view = make_view(chat, request.overrides)
+        reply = run_turn(self.session, chat, view, text=text, request=request, tools=tools)
+        if request.output:
+            self.session.user_ns[request.output] = reply.text
+
+    def _cell_tools(self, names: str | None) -> list[Any] | None:
+        if not names:
+            return None
+        tools = []
+        for name in (n.strip() for n in names.split(",")):
+            if not name:
+                continue
+            value = self.session.user_ns.get(name)
+            if value is None or not callable(value):
+                raise UsageError(f"--tools: no function named {name!r} in the notebook.")
+            tools.append(value)
+        return tools

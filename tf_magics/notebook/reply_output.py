@@ -1,0 +1,90 @@
+"""The one output a finished reply leaves in its cell: HTML, Markdown and plain text.
+
+Reasoning (collapsed), the answer, one block per tool call, the notes on how the turn went and
+the footer. ``text/markdown`` makes a saved notebook read well on GitHub and nbviewer, and
+``text/plain`` is what terminal IPython prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tf_magics.render import escape
+from tf_magics.reply import Reply
+from tf_magics.types import Usage
+
+from .layout import ToolBlock, finish_note, footer_html, footer_text, notes_html, reasoning_html
+from .outputs import Bundle
+
+__all__ = ["reply_bundle"]
+
+
+def reply_bundle(
+    reply: Reply,
+    *,
+    notices: list[tuple[str, str]],
+    max_tokens: int | None,
+    error: BaseException | None,
+    conversation_usage: Usage | None,
+    content_html: Callable[[int, str], str],
+) -> Bundle:
+    """The consolidated output of a turn.
+
+    Parameters
+    ----------
+    reply
+        The turn's reply (possibly partial).
+    notices
+        ``(level, text)`` lines gathered while it ran (retries, fallbacks...).
+    max_tokens
+        The cap in force, quoted when the reply was cut off.
+    error
+        What ended the turn early, if anything (it is shown below the output).
+    conversation_usage
+        The conversation's running total for the footer (``None``: not shown).
+    content_html
+        The sanitized HTML of the content of the completion at a position (the live view
+        reuses what it rendered while streaming).
+    """
+    html: list[str] = ['<div class="tf-magics-reply">']
+    markdown: list[str] = []
+    plain: list[str] = []
+    results = {r.call.id: r for r in reply.tool_results}
+    for position, completion in enumerate(reply.completions):
+        if completion.reasoning:
+            html.append(reasoning_html(completion.reasoning))
+            plain.append(f"[reasoning: {len(completion.reasoning):,} characters]")
+        if completion.content:
+            body = content_html(position, completion.content)
+            html.append(f'<div class="tf-magics-content">{body}</div>')
+            markdown.append(completion.content)
+            plain.append(completion.content)
+        for call in completion.tool_calls:
+            result = results.get(call.id)
+            block = ToolBlock(name=call.name, arguments=call.arguments, status="skipped")
+            if result is not None:
+                block = ToolBlock.from_result(result)
+            html.append(block.html())
+            markdown.append(block.markdown())
+            plain.append(block.text())
+    notes = list(notices)
+    ending = finish_note(reply, max_tokens=max_tokens)
+    if ending is not None:
+        notes.append(ending)
+    if error is not None and reply.stopped != "interrupted":
+        notes.append(("error", "✗ The reply stopped early: the error is below."))
+    html.append(notes_html(notes))
+    footer = footer_text(reply, conversation_usage=conversation_usage)
+    if reply.completions:
+        html.append(footer_html(footer))
+    html.append("</div>")
+    note_lines = [text for _, text in notes]
+    if reply.completions:
+        note_lines.append(footer)
+    markdown.extend(f"*{escape(line)}*" for line in note_lines)
+    plain.extend(note_lines)
+    return {
+        "text/plain": "\n\n".join(plain),
+        "text/markdown": "\n\n".join(markdown),
+        "text/html": "".join(html),
+    }

@@ -1,0 +1,111 @@
+"""Running one turn into a view: the path shared by ``%%chat``, ``%chat retry`` and the panel.
+
+The reply streams into the view, the view is left with one clean output (with the error under
+it when the turn failed), and the session remembers the reply. A failure still raises, so a cell
+fails (Run All stops) and the panel can say what went wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from tf_magics.engine import TurnObserver
+from tf_magics.errors import APIError
+
+from .flags import CellRequest
+
+if TYPE_CHECKING:
+    from tf_magics.chat import Chat
+    from tf_magics.reply import Reply
+    from tf_magics.types import Usage
+
+    from .outputs import Output
+    from .session import NotebookSession
+
+__all__ = ["ReplyView", "make_view", "run_turn"]
+
+
+class ReplyView(TurnObserver, Protocol):
+    """A :class:`~tf_magics.engine.TurnObserver` that ends with one final output."""
+
+    def finish(
+        self,
+        reply: Reply | None,
+        *,
+        error: BaseException | None = None,
+        conversation_usage: Usage | None = None,
+    ) -> None:
+        """Replace what streamed with the final output (the error below it, if any)."""
+
+
+def make_view(chat: Chat, overrides: dict[str, Any], output: Output | None = None) -> ReplyView:
+    """The view for a turn: live rich output in a kernel (or ``output``), text in a terminal."""
+    from .live_view import LiveView
+    from .outputs import IPythonOutput, in_kernel
+    from .terminal_view import TerminalView
+
+    options = chat.settings.resolve(**overrides)
+    if output is None and not in_kernel():
+        return TerminalView(max_tokens=options.max_tokens)
+    return LiveView(
+        output if output is not None else IPythonOutput(),
+        max_tokens=options.max_tokens,
+        target=options.base_url or "",
+    )
+
+
+def run_turn(
+    session: NotebookSession,
+    chat: Chat,
+    view: ReplyView,
+    *,
+    text: str | None,
+    request: CellRequest | None = None,
+    tools: list[Callable[..., Any]] | None = None,
+) -> Reply:
+    """Run one turn of ``chat`` into ``view`` and remember its reply.
+
+    Parameters
+    ----------
+    session
+        The notebook's session (it keeps the last reply).
+    chat
+        The conversation to continue.
+    view
+        Where the reply streams.
+    text
+        The user message; ``None`` asks the last question again (a retry).
+    request
+        The cell's flags (setting overrides, one-off question, tool choice).
+    tools
+        Extra functions offered for this turn only.
+
+    Raises
+    ------
+    Exception
+        Whatever ended the turn, after the view shows what was kept.
+    """
+    request = request or CellRequest()
+    try:
+        if text is None:
+            reply = chat.retry(observer=view, **request.overrides)
+        else:
+            reply = chat.ask(
+                text,
+                observer=view,
+                history=not request.no_history,
+                tools=tools,
+                tool_choice=request.tool_choice,
+                **request.overrides,
+            )
+    except Exception as error:
+        failed = error.reply if isinstance(error, APIError) else None
+        session.last_reply = failed or session.last_reply
+        view.finish(failed, error=error, conversation_usage=chat.conversation.usage)
+        raise
+    # A one-off question is not part of the conversation: no running total under it.
+    usage = None if request.no_history else chat.conversation.usage
+    view.finish(reply, conversation_usage=usage)
+    session.last_reply = reply
+    return reply
