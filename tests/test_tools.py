@@ -33,7 +33,6 @@ from tf_magics.errors import (
     ToolSchemaWarning,
 )
 from tf_magics.tools import Tool, ToolRegistry, default_registry, tool
-from tf_magics.tools.arguments import validate_arguments
 from tf_magics.tools.execute import run_tool_call
 from tf_magics.tools.serialize import NO_RESULT_TEXT, serialize_result
 from tf_magics.types import ToolCall
@@ -282,7 +281,7 @@ def test_valid_arguments_pass_unchanged() -> None:
 
     raw = {"a": "x", "b": 1, "c": 1.5, "d": False, "e": [1, 2], "g": {"k": "v"}}
     notes: list[str] = []
-    assert validate_arguments(make_tool(f), raw, notes=notes) == raw
+    assert make_tool(f).validate(raw, notes=notes) == raw
     assert notes == []
 
 
@@ -311,7 +310,7 @@ def test_safe_coercions_are_made_and_noted(
 
     f.__annotations__ = {"n": annotation}
     notes: list[str] = []
-    result = validate_arguments(make_tool(f), {"n": raw}, notes=notes)
+    result = make_tool(f).validate({"n": raw}, notes=notes)
     assert result == {"n": expected}
     assert type(result["n"]) is type(expected)
     assert len(notes) == 1
@@ -323,7 +322,7 @@ def test_int_for_float_is_not_a_coercion() -> None:
         pass
 
     notes: list[str] = []
-    result = validate_arguments(make_tool(f), {"x": 2}, notes=notes)
+    result = make_tool(f).validate({"x": 2}, notes=notes)
     assert result == {"x": 2.0}
     assert isinstance(result["x"], float)
     assert notes == []
@@ -371,7 +370,7 @@ def test_invalid_values_are_reported_with_their_path(
 
     f.__annotations__ = {"n": annotation}
     with pytest.raises(ToolArgumentError) as info:
-        validate_arguments(make_tool(f), {"n": raw})
+        make_tool(f).validate({"n": raw})
     assert message in str(info.value)
 
 
@@ -380,7 +379,7 @@ def test_every_problem_is_listed() -> None:
         pass
 
     with pytest.raises(ToolArgumentError) as info:
-        validate_arguments(make_tool(f), {"a": "x", "d": 1, "e": 2})
+        make_tool(f).validate({"a": "x", "d": 1, "e": 2})
     assert info.value.problems == [
         "unknown argument(s) 'd', 'e' (allowed: a, b, c)",
         'a: expected an integer, got string "x"',
@@ -393,7 +392,7 @@ def test_unknown_arguments_for_a_tool_without_parameters() -> None:
         pass
 
     with pytest.raises(ToolArgumentError, match="no arguments are accepted"):
-        validate_arguments(make_tool(f), {"x": 1})
+        make_tool(f).validate({"x": 1})
 
 
 def test_arguments_must_be_an_object() -> None:
@@ -401,14 +400,14 @@ def test_arguments_must_be_an_object() -> None:
         pass
 
     with pytest.raises(ToolArgumentError, match="must be a JSON object, not an array"):
-        validate_arguments(make_tool(f), [1])
+        make_tool(f).validate([1])
 
 
 def test_omitted_optional_arguments_are_not_passed() -> None:
     def f(a: int, b: int = 5, c: str | None = "keep", d: list[int] | None = None) -> None:
         pass
 
-    assert validate_arguments(make_tool(f), {"a": 1}) == {"a": 1}
+    assert make_tool(f).validate({"a": 1}) == {"a": 1}
 
 
 def test_null_for_a_defaulted_non_nullable_argument_means_omitted() -> None:
@@ -416,7 +415,7 @@ def test_null_for_a_defaulted_non_nullable_argument_means_omitted() -> None:
         pass
 
     notes: list[str] = []
-    assert validate_arguments(make_tool(f), {"a": None, "b": None}, notes=notes) == {"b": None}
+    assert make_tool(f).validate({"a": None, "b": None}, notes=notes) == {"b": None}
     assert notes == ["a: null treated as omitted (the default applies)"]
 
 
@@ -425,7 +424,7 @@ def test_null_for_a_required_non_nullable_argument_is_an_error() -> None:
         pass
 
     with pytest.raises(ToolArgumentError, match="a: expected an integer, got null"):
-        validate_arguments(make_tool(f), {"a": None})
+        make_tool(f).validate({"a": None})
 
 
 def test_objects_are_built() -> None:
@@ -448,8 +447,7 @@ def test_objects_are_built() -> None:
         pass
 
     key = uuid.uuid4()
-    result = validate_arguments(
-        make_tool(f),
+    result = make_tool(f).validate(
         {
             "seg": {"start": {"x": 1}, "end": {"x": 2, "y": 3}, "tags": ["a"]},
             "options": {"limit": 3},
@@ -488,7 +486,7 @@ def test_unions_prefer_an_exact_match() -> None:
         pass
 
     notes: list[str] = []
-    result = validate_arguments(make_tool(f), {"a": "3", "b": "3", "c": 1}, notes=notes)
+    result = make_tool(f).validate({"a": "3", "b": "3", "c": 1}, notes=notes)
     assert result == {"a": "3", "b": "3", "c": 1}
     assert type(result["c"]) is int
     assert notes == []
@@ -499,7 +497,7 @@ def test_union_falls_back_to_a_coercion() -> None:
         pass
 
     notes: list[str] = []
-    assert validate_arguments(make_tool(f), {"a": "7"}, notes=notes) == {"a": 7}
+    assert make_tool(f).validate({"a": "7"}, notes=notes) == {"a": 7}
     assert notes == ["a: converted '7' to 7"]
 
 
@@ -510,7 +508,7 @@ def test_annotated_and_any_and_unannotated_values() -> None:
     with pytest.warns(ToolSchemaWarning):
         described = make_tool(f)
     raw = {"a": 1, "b": {"any": [1, None]}, "c": "anything"}
-    assert validate_arguments(described, raw) == raw
+    assert described.validate(raw) == raw
 
 
 def test_pydantic_field_default_is_passed_when_omitted() -> None:
@@ -520,7 +518,7 @@ def test_pydantic_field_default_is_passed_when_omitted() -> None:
     ) -> None:
         pass
 
-    assert validate_arguments(make_tool(f), {}) == {"a": 3, "b": []}
+    assert make_tool(f).validate({}) == {"a": 3, "b": []}
 
 
 def test_tool_validate_method() -> None:
@@ -537,7 +535,7 @@ def test_valid_scalars_round_trip(n: int, text: str, flag: bool, number: float) 
 
     raw = {"n": n, "text": text, "flag": flag, "number": number}
     notes: list[str] = []
-    assert validate_arguments(make_tool(f), json.loads(json.dumps(raw)), notes=notes) == raw
+    assert make_tool(f).validate(json.loads(json.dumps(raw)), notes=notes) == raw
     assert notes == []
 
 
@@ -555,7 +553,7 @@ def test_dataclasses_round_trip_through_json(points: list[Point]) -> None:
         pass
 
     raw = json.loads(json.dumps({"points": [vars(p) for p in points]}))
-    assert validate_arguments(make_tool(f), raw) == {"points": points}
+    assert make_tool(f).validate(raw) == {"points": points}
 
 
 # -- running --------------------------------------------------------------------------------------

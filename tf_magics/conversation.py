@@ -25,13 +25,12 @@ from functools import reduce
 from pathlib import Path
 from typing import Any
 
+from . import conversation_file
 from ._public import public
 from .types import Completion, Message, ToolResult, Usage
 
 __all__ = ["Conversation", "TrimReport", "Turn", "estimate_tokens"]
 
-_FORMAT = "tf_magics.conversation"
-_FORMAT_VERSION = 1
 _NOT_RUN = "Not run: the turn stopped before this tool call."
 
 
@@ -325,33 +324,21 @@ class Conversation:
         """
         turns = self.turns()
         before = self.estimate_tokens()
+        # Reported usage makes the estimate exact: scale every message's estimate to match it.
         scale = before / max(1, sum(estimate_tokens(m) for m in self.messages))
         sizes = [sum(estimate_tokens(m) for m in t.messages) * scale for t in turns]
-        total = float(before)
-        drop = 0
-        droppable = max(0, len(turns) - max(keep_last, 0))
-        while drop < droppable and (
-            (max_turns is not None and len(turns) - drop > max_turns)
-            or (max_tokens is not None and total > max_tokens)
-        ):
-            total -= sizes[drop]
-            drop += 1
+        drop = _turns_to_drop(sizes, before, max_tokens, max_turns, keep_last)
         if drop == 0:
             return TrimReport(tokens_before=before, tokens_after=before)
         dropped_messages = sum(len(t.messages) for t in turns[:drop])
         del self._messages[:dropped_messages]
         after = sum(estimate_tokens(m) for m in self.messages)
-        reason = []
-        if max_turns is not None:
-            reason.append(f"max {max_turns} turns")
-        if max_tokens is not None:
-            reason.append(f"max ~{max_tokens:,} tokens")
         return TrimReport(
             dropped_turns=drop,
             dropped_messages=dropped_messages,
             tokens_before=before,
             tokens_after=min(before, round(after * scale)),
-            reason=f" to stay within {' and '.join(reason)}" if reason else "",
+            reason=_trim_reason(max_tokens, max_turns),
         )
 
     # -- sending --
@@ -362,45 +349,25 @@ class Conversation:
         Unanswered tool calls get a "not run" result in what is sent (the conversation itself is
         not changed), so a request can never be rejected for a dangling call.
         """
-        wire: list[dict[str, Any]] = []
-        pending: dict[str, Any] = {}
-        for message in [*self.messages, None]:
-            if message is None or message.role != "tool":
-                # Results must directly follow their call's message: close the gap here.
-                wire.extend(
-                    {"role": "tool", "tool_call_id": call_id, "content": _NOT_RUN}
-                    for call_id in pending
-                )
-                pending = {}
-            if message is None:
-                break
-            if message.role == "tool":
-                pending.pop(message.tool_call_id or "", None)
-            wire.append(message.to_wire())
-            if message.role == "assistant":
-                pending = {call.id: call for call in message.tool_calls}
-        return wire
+        return _wire(self.messages)
 
     # -- saving --
 
     def to_dict(self) -> dict[str, Any]:
         """A lossless JSON-compatible form (see :meth:`from_dict`)."""
-        return {
-            "format": _FORMAT,
-            "version": _FORMAT_VERSION,
-            "name": self.name,
-            "messages": [m.to_dict() for m in self.messages],
-        }
+        return conversation_file.dump(self.name, self.messages)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | list[Any]) -> Conversation:
-        """Rebuild a conversation from :meth:`to_dict` output or an OpenAI ``messages`` list."""
-        if isinstance(data, list):
-            data = {"messages": data}
-        if not isinstance(data, dict) or not isinstance(data.get("messages"), list):
-            raise ValueError("expected a saved conversation: an object with a 'messages' list")
-        messages = [Message.from_dict(m) for m in data["messages"]]
-        return cls(name=str(data.get("name") or "default"), messages=messages)
+        """Rebuild a conversation from :meth:`to_dict` output or an OpenAI ``messages`` list.
+
+        Raises
+        ------
+        ValueError
+            Naming the first problem, when ``data`` is not a valid conversation.
+        """
+        name, messages = conversation_file.read(data)
+        return cls(name=name, messages=messages)
 
     def to_json(self, *, indent: int | None = 2) -> str:
         """The conversation as JSON text."""
@@ -408,8 +375,8 @@ class Conversation:
 
     @classmethod
     def from_json(cls, text: str) -> Conversation:
-        """Rebuild a conversation from :meth:`to_json` output."""
-        return cls.from_dict(json.loads(text))
+        """Rebuild a conversation from :meth:`to_json` output (see :meth:`from_dict`)."""
+        return cls.from_dict(conversation_file.parse(text))
 
     def save(self, path: str | Path) -> Path:
         """Write the conversation as JSON (no API key or setting is ever part of it)."""
@@ -419,42 +386,59 @@ class Conversation:
 
     @classmethod
     def load(cls, path: str | Path) -> Conversation:
-        """Read a conversation saved with :meth:`save`."""
+        """Read a conversation saved with :meth:`save` (all of it, or nothing)."""
         return cls.from_json(Path(path).read_text(encoding="utf-8"))
 
     def to_markdown(self) -> str:
         """The conversation as a readable Markdown document."""
-        parts = [f"# Conversation: {self.name}"]
-        for message in self.messages:
-            parts.append(_message_markdown(message))
-        return "\n\n".join(parts) + "\n"
+        return conversation_file.to_markdown(self.name, self.messages)
 
 
-def _fence(text: str, info: str = "") -> str:
-    ticks = "```"
-    while ticks in text:
-        ticks += "`"
-    return f"{ticks}{info}\n{text}\n{ticks}"
+def _turns_to_drop(
+    sizes: list[float],
+    total: float,
+    max_tokens: int | None,
+    max_turns: int | None,
+    keep_last: int,
+) -> int:
+    """How many of the oldest turns (of these sizes) must go to fit the limits."""
+    drop = 0
+    droppable = max(0, len(sizes) - max(keep_last, 0))
+    while drop < droppable and (
+        (max_turns is not None and len(sizes) - drop > max_turns)
+        or (max_tokens is not None and total > max_tokens)
+    ):
+        total -= sizes[drop]
+        drop += 1
+    return drop
 
 
-def _message_markdown(message: Message) -> str:
-    title = {"system": "System", "user": "User", "assistant": "Assistant", "tool": "Tool"}[
-        message.role
-    ]
-    if message.role == "tool":
-        title = f"Tool result: `{message.name or message.tool_call_id}`"
-    if message.partial:
-        title += " (partial)"
-    lines = [f"## {title}", ""]
-    if message.reasoning:
-        quoted = "\n".join(f"> {line}" for line in message.reasoning.splitlines())
-        lines += ["> *Reasoning:*", quoted, ""]
-    if message.role == "tool":
-        lines.append(_fence(message.content))
-    elif message.content:
-        lines.append(message.content)
-    for call in message.tool_calls:
-        lines += ["", f"Tool call `{call.name}`:", "", _fence(call.arguments or "{}", "json")]
-    if message.note:
-        lines += ["", f"*{message.note}*"]
-    return "\n".join(lines).rstrip()
+def _trim_reason(max_tokens: int | None, max_turns: int | None) -> str:
+    reason = []
+    if max_turns is not None:
+        reason.append(f"max {max_turns} turns")
+    if max_tokens is not None:
+        reason.append(f"max ~{max_tokens:,} tokens")
+    return f" to stay within {' and '.join(reason)}" if reason else ""
+
+
+def _wire(messages: list[Message]) -> list[dict[str, Any]]:
+    """The messages as sent, each unanswered tool call given a "not run" result."""
+    wire: list[dict[str, Any]] = []
+    pending: dict[str, Any] = {}
+    for message in [*messages, None]:
+        if message is None or message.role != "tool":
+            # Results must directly follow their call's message: close the gap here.
+            wire.extend(
+                {"role": "tool", "tool_call_id": call_id, "content": _NOT_RUN}
+                for call_id in pending
+            )
+            pending = {}
+        if message is None:
+            break
+        if message.role == "tool":
+            pending.pop(message.tool_call_id or "", None)
+        wire.append(message.to_wire())
+        if message.role == "assistant":
+            pending = {call.id: call for call in message.tool_calls}
+    return wire

@@ -12,9 +12,11 @@ from __future__ import annotations
 import html
 import json
 import re
-from dataclasses import dataclass, replace
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
+from tf_magics._text import one_line, redact
 from tf_magics.errors import (
     APIStatusError,
     AuthenticationError,
@@ -82,9 +84,8 @@ def _page_text(text: str) -> str:
     return html.unescape(_TAG.sub(" ", _INVISIBLE.sub(" ", text)))
 
 
-def _one_line(text: str, limit: int = _MAX_MESSAGE) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+def _message(text: str) -> str:
+    return one_line(text, _MAX_MESSAGE)
 
 
 def _from_validation_list(items: list[Any]) -> str:
@@ -100,20 +101,25 @@ def _from_validation_list(items: list[Any]) -> str:
     return "; ".join(parts) + more
 
 
-def parse_error_body(raw: bytes | str | Any) -> ErrorInfo:
-    """Extract a human message, code and type from an error body of any known shape."""
-    data: Any = raw
+def parse_error_body(raw: bytes | str | Any, *, secrets: Iterable[str | None] = ()) -> ErrorInfo:
+    """Extract a human message, code and type from an error body of any known shape.
+
+    ``secrets`` (the API key) are masked in the whole body first, before any part of it is cut
+    short: a cut could leave part of a secret that no longer matches it.
+    """
     if isinstance(raw, (bytes, bytearray)):
         raw = bytes(raw).decode("utf-8", errors="replace")
+    raw = redact(raw, secrets)
+    data: Any = raw
     if isinstance(raw, str):
         try:
             data = json.loads(raw)
         except ValueError:
-            return ErrorInfo(message=_one_line(_page_text(raw)) or "(empty body)", body=raw)
+            return ErrorInfo(message=_message(_page_text(raw)) or "(empty body)", body=raw)
     if isinstance(data, list):
-        return ErrorInfo(message=_one_line(_from_validation_list(data)), body=data)
+        return ErrorInfo(message=_message(_from_validation_list(data)), body=data)
     if not isinstance(data, dict):
-        return ErrorInfo(message=_one_line(str(data)), body=data)
+        return ErrorInfo(message=_message(str(data)), body=data)
     error = data.get("error")
     if isinstance(error, dict):
         message = error.get("message") or error.get("msg") or error.get("detail") or ""
@@ -124,7 +130,7 @@ def parse_error_body(raw: bytes | str | Any) -> ErrorInfo:
         if not message and isinstance(error.get("metadata"), dict):
             message = str(error["metadata"].get("raw") or "")
         return ErrorInfo(
-            message=_one_line(str(message) or json.dumps(error)),
+            message=_message(str(message) or json.dumps(error)),
             code=code if isinstance(code, (str, int)) else None,
             type=kind if isinstance(kind, str) else None,
             body=data,
@@ -132,24 +138,24 @@ def parse_error_body(raw: bytes | str | Any) -> ErrorInfo:
     if isinstance(error, str) and error:
         kind = data.get("error_type") or data.get("type")
         return ErrorInfo(
-            message=_one_line(error), type=kind if isinstance(kind, str) else None, body=data
+            message=_message(error), type=kind if isinstance(kind, str) else None, body=data
         )
     detail = data.get("detail")
     if isinstance(detail, list):
-        return ErrorInfo(message=_one_line(_from_validation_list(detail)), body=data)
+        return ErrorInfo(message=_message(_from_validation_list(detail)), body=data)
     if isinstance(detail, str) and detail:
-        return ErrorInfo(message=_one_line(detail), body=data)
+        return ErrorInfo(message=_message(detail), body=data)
     message = data.get("message") or data.get("msg")
     if isinstance(message, str) and message:
         code = data.get("code")
         kind = data.get("type")
         return ErrorInfo(
-            message=_one_line(message),
+            message=_message(message),
             code=code if isinstance(code, (str, int)) else None,
             type=kind if isinstance(kind, str) else None,
             body=data,
         )
-    return ErrorInfo(message=_one_line(json.dumps(data)), body=data)
+    return ErrorInfo(message=_message(json.dumps(data)), body=data)
 
 
 def is_context_length(info: ErrorInfo, status: int | None = None) -> bool:
@@ -169,16 +175,11 @@ def error_for_status(
     base_url: str,
     key_sent: bool,
     key_source: str | None = None,
-    secret: str | None = None,
 ) -> APIStatusError:
     """Build the exception for an error status (``None`` = an error inside a 200 stream).
 
-    ``secret`` (the API key) is masked wherever the server echoed it back.
+    ``info`` must come from :func:`parse_error_body` with the key among its ``secrets``.
     """
-    if secret:
-        info = replace(
-            info, message=info.message.replace(secret, "***"), body=_redact(info.body, secret)
-        )
     reason = _REASONS.get(status or 0, "")
     where = f"{base_url} answered {status} {reason}".rstrip() if status else f"{base_url} reported"
     text = f"{where}: {info.message}"
@@ -196,14 +197,7 @@ def error_for_status(
             **common,
         )
     if status in (401, 403):
-        if not key_sent:
-            hint = "No API key was sent: set TOKEN_FACTORY_API_KEY (or OPENAI_API_KEY)."
-        elif status == 401:
-            source = f" (from {key_source})" if key_source else ""
-            hint = f"The API key{source} was rejected: check it is current and for this server."
-        else:
-            hint = "The key is valid but not allowed to do this: check the model name and plan."
-        return AuthenticationError(text, hint=hint, **common)
+        return AuthenticationError(text, hint=_auth_hint(status, key_sent, key_source), **common)
     if status == 429 or (status is None and info.code in (429, "rate_limit_exceeded")):
         quota = info.code == "insufficient_quota" or info.type == "insufficient_quota"
         hint = (
@@ -212,29 +206,24 @@ def error_for_status(
             else "Wait a moment and run the cell again, or lower the request rate."
         )
         return RateLimitError(text, hint=hint, **common)
-    if status == 402:
-        return BadRequestError(
-            text, hint="The account is out of credit: check the plan and billing.", **common
-        )
     if status is not None and status >= 500:
         return ServerError(text, hint="The server failed; try again in a moment.", **common)
-    if status == 404:
-        return BadRequestError(
-            text,
-            hint="Check the base URL (it usually ends in /v1) and the model name "
-            "(`%chat models` lists them).",
-            **common,
-        )
     if status is None:
         return APIStatusError(text, **common)
-    return BadRequestError(text, **common)
+    return BadRequestError(text, hint=_BAD_REQUEST_HINTS.get(status), **common)
 
 
-def _redact(value: Any, secret: str) -> Any:
-    if isinstance(value, str):
-        return value.replace(secret, "***")
-    if isinstance(value, dict):
-        return {k: _redact(v, secret) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redact(v, secret) for v in value]
-    return value
+_BAD_REQUEST_HINTS = {
+    402: "The account is out of credit: check the plan and billing.",
+    404: "Check the base URL (it usually ends in /v1) and the model name "
+    "(`%chat models` lists them).",
+}
+
+
+def _auth_hint(status: int, key_sent: bool, key_source: str | None) -> str:
+    if not key_sent:
+        return "No API key was sent: set TOKEN_FACTORY_API_KEY (or OPENAI_API_KEY)."
+    if status == 401:
+        source = f" (from {key_source})" if key_source else ""
+        return f"The API key{source} was rejected: check it is current and for this server."
+    return "The key is valid but not allowed to do this: check the model name and plan."

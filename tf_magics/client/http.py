@@ -266,14 +266,13 @@ def _timeout(options: RequestOptions) -> httpx.Timeout:
 
 def _status_failure(options: RequestOptions, response: httpx.Response, content: bytes) -> Exception:
     """The error for a 4xx/5xx response: a :class:`RetryableFailure` when worth retrying."""
-    info = parse_error_body(content)
+    info = parse_error_body(content, secrets=[options.api_key])
     error = error_for_status(
         response.status_code,
         info,
         base_url=options.base_url or "",
         key_sent=bool(options.api_key),
         key_source=options.key_source,
-        secret=options.api_key,
     )
     # A prompt too long for the model fails the same way every time, whatever the status.
     if should_retry(response, info) and not isinstance(error, ContextLengthError):

@@ -39,14 +39,13 @@ def raise_stream_error(
     options: RequestOptions, error: dict[str, Any], accumulator: ChunkAccumulator
 ) -> None:
     """Raise the error a stream reported, carrying the partial reply."""
-    info = parse_error_body({"error": error})
+    info = parse_error_body({"error": error}, secrets=[options.api_key])
     failure = error_for_status(
         None,
         info,
         base_url=options.base_url or "",
         key_sent=bool(options.api_key),
         key_source=options.key_source,
-        secret=options.api_key,
     )
     failure.partial = accumulator.completion(ended="error")
     raise failure

@@ -66,53 +66,62 @@ class ThinkTagSplitter:
         thought: list[str] = []
         while text:
             if self._thinking:
-                at = text.find(_CLOSE)
-                if at == -1:
-                    text = self._hold(text, (_CLOSE,))
-                    thought.append(text)
-                    break
-                thought.append(text[:at])
-                text = text[at + len(_CLOSE) :]
-                self._thinking = False
-                self._done = self._trim = True
-                continue
-            if self._done:
-                if self._trim:
-                    text = text.lstrip()
-                    if not text:
-                        break
-                    self._trim = False
-                answer.append(text)
-                break
-            opening, closing = text.find(_OPEN), text.find(_CLOSE)
-            if closing != -1 and (opening == -1 or closing < opening):
-                self.relabelled = True
-                self._reasoning.append(self.content + "".join(answer) + text[:closing])
-                self._content.clear()
-                self._started = False
-                answer.clear()
-                text = text[closing + len(_CLOSE) :]
-                self._done = self._trim = True
-                continue
-            if opening == -1:
-                rest = self._hold(text, (_OPEN, _CLOSE))
-                if not (self._started or "".join(answer).strip()) and not rest.strip():
-                    # Only whitespace so far: a think block may still open. Hold it back.
-                    self._held = rest + self._held
-                else:
-                    answer.append(rest)
-                break
-            if self._started or ("".join(answer) + text[:opening]).strip():
-                # Not at the start of the reply: a literal mention, not a think block.
-                answer.append(text[: opening + len(_OPEN)])
-                text = text[opening + len(_OPEN) :]
-                self._done = True
-                continue
-            text = text[opening + len(_OPEN) :]
-            self._thinking = True
+                text = self._inside_block(text, thought)
+            elif self._done:
+                text = self._after_block(text, answer)
+            else:
+                text = self._before_block(text, answer)
         released_answer, released_thought = "".join(answer), "".join(thought)
         self._release(released_answer, released_thought)
         return released_answer, released_thought
+
+    # Each step takes what is left of the piece and returns what is still left ("" to stop).
+
+    def _inside_block(self, text: str, thought: list[str]) -> str:
+        at = text.find(_CLOSE)
+        if at == -1:
+            thought.append(self._hold(text, (_CLOSE,)))
+            return ""
+        thought.append(text[:at])
+        self._thinking = False
+        self._done = self._trim = True
+        return text[at + len(_CLOSE) :]
+
+    def _after_block(self, text: str, answer: list[str]) -> str:
+        if self._trim:
+            text = text.lstrip()
+            if not text:
+                return ""
+            self._trim = False
+        answer.append(text)
+        return ""
+
+    def _before_block(self, text: str, answer: list[str]) -> str:
+        opening, closing = text.find(_OPEN), text.find(_CLOSE)
+        if closing != -1 and (opening == -1 or closing < opening):
+            # A closing tag with no opening one: what came before was reasoning after all.
+            self.relabelled = True
+            self._reasoning.append(self.content + "".join(answer) + text[:closing])
+            self._content.clear()
+            self._started = False
+            answer.clear()
+            self._done = self._trim = True
+            return text[closing + len(_CLOSE) :]
+        if opening == -1:
+            rest = self._hold(text, (_OPEN, _CLOSE))
+            if not (self._started or "".join(answer).strip()) and not rest.strip():
+                # Only whitespace so far: a think block may still open. Hold it back.
+                self._held = rest + self._held
+            else:
+                answer.append(rest)
+            return ""
+        if self._started or ("".join(answer) + text[:opening]).strip():
+            # Not at the start of the reply: a literal mention, not a think block.
+            answer.append(text[: opening + len(_OPEN)])
+            self._done = True
+            return text[opening + len(_OPEN) :]
+        self._thinking = True
+        return text[opening + len(_OPEN) :]
 
     def _release(self, answer: str, thought: str) -> None:
         if answer:

@@ -74,6 +74,26 @@ class _Round:
     dirty_tail: bool = False
     dirty_tools: set[int] = field(default_factory=set)
 
+    def render_pending(self) -> tuple[str, str]:
+        """Render the completed blocks not shown yet: ``(html, text)``, kept as unshown."""
+        sources, self.pending = self.pending, []
+        # The blocks are consecutive spans of the reply: one render call for all of them.
+        html = render_markdown("".join(sources))
+        self.frozen.append(html)
+        text = "\n\n".join(sources)
+        self.unshown = (html, text)
+        return html, text
+
+    def content_html(self, content: str) -> str:
+        """The final HTML of this round's answer.
+
+        Blocks rendered while streaming are reused as they are: the final output costs one join,
+        not a second rendering of the whole reply.
+        """
+        if self.frozen and "".join(self.streamed) == content:
+            return "".join(self.frozen)
+        return render_markdown(content)
+
 
 class LiveView:
     """Consumes a turn's events and keeps the cell's output current.
@@ -216,7 +236,7 @@ class LiveView:
             # The reply is complete: the consolidated output follows at once, so the last
             # blocks are rendered for it but not sent on their own (the biggest message of an
             # unpaced reply, sent twice otherwise). If the end is slow to come, idle() sends them.
-            self._render_pending(current)
+            current.render_pending()
             current.dirty_tail = False
         current.tail_slot = None if current.unshown is None else current.tail_slot
 
@@ -301,18 +321,8 @@ class LiveView:
 
     def _freeze(self, current: _Round) -> None:
         """Send completed blocks once; the tail continues in a new output below them."""
-        html, text = self._render_pending(current)
+        html, text = current.render_pending()
         self._show_blocks(current, html, text)
-
-    @staticmethod
-    def _render_pending(current: _Round) -> tuple[str, str]:
-        sources, current.pending = current.pending, []
-        # The blocks are consecutive spans of the reply: one render call for all of them.
-        html = render_markdown("".join(sources))
-        current.frozen.append(html)
-        text = "\n\n".join(sources)
-        current.unshown = (html, text)
-        return html, text
 
     def _show_blocks(self, current: _Round, html: str, text: str) -> None:
         current.unshown = None
@@ -378,9 +388,6 @@ class LiveView:
         )
 
     def _content_html(self, position: int, content: str) -> str:
-        # Blocks rendered while streaming are reused as they are: the final output costs one
-        # join, not a second rendering of the whole reply.
-        shown = self._rounds[position] if position < len(self._rounds) else None
-        if shown is not None and shown.frozen and "".join(shown.streamed) == content:
-            return "".join(shown.frozen)
+        if position < len(self._rounds):
+            return self._rounds[position].content_html(content)
         return render_markdown(content)

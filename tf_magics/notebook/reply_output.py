@@ -46,27 +46,8 @@ def reply_bundle(
         The sanitized HTML of the content of the completion at a position (the live view
         reuses what it rendered while streaming).
     """
-    html: list[str] = ['<div class="tf-magics-reply">']
-    markdown: list[str] = []
-    plain: list[str] = []
-    results = {r.call.id: r for r in reply.tool_results}
-    for position, completion in enumerate(reply.completions):
-        if completion.reasoning:
-            html.append(reasoning_html(completion.reasoning))
-            plain.append(f"[reasoning: {len(completion.reasoning):,} characters]")
-        if completion.content:
-            body = content_html(position, completion.content)
-            html.append(f'<div class="tf-magics-content">{body}</div>')
-            markdown.append(completion.content)
-            plain.append(completion.content)
-        for call in completion.tool_calls:
-            result = results.get(call.id)
-            block = ToolBlock(name=call.name, arguments=call.arguments, status="skipped")
-            if result is not None:
-                block = ToolBlock.from_result(result)
-            html.append(block.html())
-            markdown.append(block.markdown())
-            plain.append(block.text())
+    html, markdown, plain = _rounds(reply, content_html)
+    html.insert(0, '<div class="tf-magics-reply">')
     notes = list(notices)
     ending = finish_note(reply, max_tokens=max_tokens)
     if ending is not None:
@@ -88,3 +69,31 @@ def reply_bundle(
         "text/markdown": "\n\n".join(markdown),
         "text/html": "".join(html),
     }
+
+
+def _rounds(
+    reply: Reply, content_html: Callable[[int, str], str]
+) -> tuple[list[str], list[str], list[str]]:
+    """Each round's reasoning, answer and tool blocks, as (HTML, Markdown, plain) parts."""
+    html: list[str] = []
+    markdown: list[str] = []
+    plain: list[str] = []
+    results = {r.call.id: r for r in reply.tool_results}
+    for position, completion in enumerate(reply.completions):
+        if completion.reasoning:
+            html.append(reasoning_html(completion.reasoning))
+            plain.append(f"[reasoning: {len(completion.reasoning):,} characters]")
+        if completion.content:
+            body = content_html(position, completion.content)
+            html.append(f'<div class="tf-magics-content">{body}</div>')
+            markdown.append(completion.content)
+            plain.append(completion.content)
+        for call in completion.tool_calls:
+            result = results.get(call.id)
+            block = ToolBlock(name=call.name, arguments=call.arguments, status="skipped")
+            if result is not None:
+                block = ToolBlock.from_result(result)
+            html.append(block.html())
+            markdown.append(block.markdown())
+            plain.append(block.text())
+    return html, markdown, plain

@@ -151,17 +151,8 @@ def rewrite(text: str, stash: Stash, partial: bool) -> str:
         if kind != "blank":
             del columns[info.depth :]
         pad = " " * (columns[-1] if columns else 0)
-        if kind == "fence-open":
-            opening = FENCE_RE.match(line)
-            assert opening is not None
-            fence = (opening.group(3), [], pad)
-        elif kind == "fence-body":
-            assert fence is not None
-            fence[1].append(_dedent(line, info.extra))
-        elif kind == "fence-close":
-            assert fence is not None
-            _emit_fence(out, verbatim, fence, stash)
-            fence = None
+        if kind.startswith("fence-"):
+            fence = _fence_line(kind, line, info, pad, fence, out, verbatim, stash)
         elif kind == "blank":
             out.append("")
         else:
@@ -182,6 +173,29 @@ def rewrite(text: str, stash: Stash, partial: bool) -> str:
     if fence is not None:  # CommonMark: an unclosed fence runs to the end of the document
         _emit_fence(out, verbatim, fence, stash)
     return _protect_inline(out, verbatim, stash, partial)
+
+
+def _fence_line(
+    kind: str,
+    line: str,
+    info: Line,
+    pad: str,
+    fence: tuple[str, list[str], str] | None,
+    out: list[str],
+    verbatim: set[int],
+    stash: Stash,
+) -> tuple[str, list[str], str] | None:
+    """Take one line of a fenced block; returns the fence still open (``None`` once closed)."""
+    if kind == "fence-open":
+        opening = FENCE_RE.match(line)
+        assert opening is not None
+        return (opening.group(3), [], pad)
+    assert fence is not None
+    if kind == "fence-body":
+        fence[1].append(_dedent(line, info.extra))
+        return fence
+    _emit_fence(out, verbatim, fence, stash)
+    return None
 
 
 def _line_source(line: str, info: Line, pad: str) -> str:

@@ -6,24 +6,25 @@ The conversion itself (and its safe, noted fixes of common model slips) is
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
 from tf_magics.errors import ToolArgumentError, ValidationError
+from tf_magics.schema.annotations import FieldSpec
 from tf_magics.schema.convert import convert_fields
-
-if TYPE_CHECKING:
-    from .registry import Tool
 
 __all__ = ["validate_arguments"]
 
 
-def validate_arguments(tool: Tool, raw: Any, *, notes: list[str] | None = None) -> dict[str, Any]:
-    """Check decoded JSON arguments against ``tool``'s parameters and convert them.
+def validate_arguments(
+    fields: Sequence[FieldSpec], raw: Any, *, notes: list[str] | None = None
+) -> dict[str, Any]:
+    """Check decoded JSON arguments against a tool's parameters and convert them.
 
     Parameters
     ----------
-    tool
-        The tool being called.
+    fields
+        The tool's parameters (:attr:`tf_magics.Tool.fields`).
     raw
         The decoded JSON arguments (must be a dict).
     notes
@@ -41,6 +42,6 @@ def validate_arguments(tool: Tool, raw: Any, *, notes: list[str] | None = None) 
         Listing every unknown, missing or invalid argument.
     """
     try:
-        return convert_fields(tool.fields, raw, notes=notes)
+        return convert_fields(fields, raw, notes=notes)
     except ValidationError as error:
         raise ToolArgumentError(error.problems) from None

@@ -74,7 +74,7 @@ class _CallExecution:
             )
         notes: list[str] = []
         try:
-            arguments = validate_arguments(found, decoded, notes=notes)
+            arguments = validate_arguments(found.fields, decoded, notes=notes)
         except ToolArgumentError as exc:
             return _error(
                 call,

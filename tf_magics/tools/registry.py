@@ -121,7 +121,7 @@ class Tool:
         """Check and convert decoded JSON arguments; see :func:`validate_arguments`."""
         from .arguments import validate_arguments
 
-        return validate_arguments(self, raw, notes=notes)
+        return validate_arguments(self.fields, raw, notes=notes)
 
     def __repr__(self) -> str:
         flags = "".join(

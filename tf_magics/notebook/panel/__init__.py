@@ -4,7 +4,7 @@
 module                    job
 ========================  ================================================================
 ``chat_panel``            :class:`ChatPanel`: binds widgets and settings both ways
-``actions``               what the buttons do (new, undo, retry, trim, switch, models)
+``conversation_side``     the conversation, the tools, and what the buttons do
 ``controls``              every widget, laid out in two columns
 ``fields``                one control per setting, from the options table
 ``html``                  hints, the usage chart, the compact history, the text fallback

@@ -43,17 +43,9 @@ from traitlets import TraitError
 
 from tf_magics.render import escape
 
-from .actions import PanelActions
-from .controls import tool_switch, walk_widgets
-from .html import (
-    compact_history_html,
-    conversation_summary_html,
-    hint_html,
-    panel_message_html,
-    sampling_hint,
-    settings_summary,
-    usage_chart_svg,
-)
+from .controls import walk_widgets
+from .conversation_side import ConversationSide
+from .html import hint_html, panel_message_html, sampling_hint, settings_summary
 
 if TYPE_CHECKING:
     from tf_magics.chat import Chat
@@ -65,7 +57,7 @@ __all__ = ["ChatPanel"]
 _MODELS_TIMEOUT = 2.0  # seconds: the panel must never hang on a slow /models
 
 
-class ChatPanel(PanelActions):
+class ChatPanel(ConversationSide):
     """Widgets bound to the notebook's :class:`~tf_magics.ChatSettings` and one conversation.
 
     Build one with :func:`tf_magics.panel` or ``%chat panel``; display it like any object (it is
@@ -293,64 +285,6 @@ class ChatPanel(PanelActions):
             for name in self.watched:
                 self._show_setting(name)
 
-    def _show_conversation_names(self) -> None:
-        names = sorted({*self.session.chats, self.name})
-        if tuple(self.conversation_picker.options) != tuple(names):
-            self.conversation_picker.options = names
-        self.conversation_picker.value = self.name
-
-    def _show_system(self) -> None:
-        system = self.conversation.system
-        if (self.system.value if self.system.value.strip() else None) != system:
-            self.system.value = system or ""
-
-    def _show_history(self) -> None:
-        conversation = self.conversation
-        messages = conversation.messages
-        signature = (
-            id(conversation),
-            len(messages),
-            id(messages[-1]) if messages else None,
-            len(messages[-1].content) if messages else 0,
-            conversation.system,
-        )
-        if signature == self._shown_history:
-            return
-        self._shown_history = signature
-        self.summary.value = conversation_summary_html(conversation)
-        self.chart.value = usage_chart_svg(conversation.usage_by_turn())
-        self.history.value = compact_history_html(conversation)
-        has_turns = bool(conversation.turns())
-        self.undo_button.disabled = not has_turns
-        self.retry_button.disabled = not has_turns
-
-    def _show_tools(self) -> None:
-        registry = self.chat.tools
-        names = tuple(tool.name for tool in registry)
-        if names != self._shown_tools:
-            self._shown_tools = names
-            self.tool_switches = {tool.name: self._tool_switch(tool) for tool in registry}
-            self.tools_box.children = tuple(self.tool_switches.values()) or (_no_tools_note(),)
-        for tool in registry:
-            self.tool_switches[tool.name].value = tool.enabled
-
-    def _tool_switch(self, tool: Any) -> Any:
-        switch = tool_switch(
-            tool.name, tool.description, enabled=tool.enabled, confirm=tool.confirm
-        )
-        switch.observe(partial(self._tool_ticked, tool.name), names="value")
-        return switch
-
-    def _tool_ticked(self, name: str, change: dict[str, Any]) -> None:
-        if self._showing:
-            return
-        tool = self.chat.tools.get(name)
-        if tool is not None:
-            tool.enabled = change["new"]
-            self._changed()
-            state = "on" if tool.enabled else "off"
-            self.say(f"Tool {name} is {state} (for every conversation).", "ok")
-
     # -- output --
 
     def say(self, text: str, level: str = "info") -> None:
@@ -387,12 +321,3 @@ class ChatPanel(PanelActions):
             self.session.panels.remove(self)
         for widget in list(self.all_widgets()):
             widget.close()
-
-
-def _no_tools_note() -> Any:
-    import ipywidgets as widgets
-
-    return widgets.HTML(
-        '<span class="tf-sub">No tools: decorate a function with <code>@tf_magics.tool</code>.'
-        "</span>"
-    )

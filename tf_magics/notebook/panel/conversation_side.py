@@ -1,18 +1,23 @@
-"""What the panel's buttons do: switch or start a conversation, new, undo, trim, retry, models.
+"""The panel's right-hand side: the conversation and the tools, and what the buttons do.
 
-:class:`PanelActions` holds the actions; :class:`~tf_magics.notebook.panel.ChatPanel`
-adds the bindings between widgets and settings. A button has no cell to fail, so every action
-reports its outcome in the panel's status line.
+:class:`ConversationSide` shows the conversation (names, system prompt, history, usage chart) and
+the tools, and runs the buttons (switch or start a conversation, new, undo, trim, retry, list the
+models). :class:`~tf_magics.notebook.panel.ChatPanel` adds the settings side and the wiring. A
+button has no cell to fail, so every action reports its outcome in the panel's status line.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
+
+import ipywidgets as widgets
 
 from tf_magics.notebook.outputs import WidgetOutput
 from tf_magics.notebook.turns import make_view, run_turn
 
-from .controls import PanelControls
+from .controls import PanelControls, tool_switch
+from .html import compact_history_html, conversation_summary_html, usage_chart_svg
 
 if TYPE_CHECKING:
     from tf_magics.chat import Chat
@@ -21,16 +26,18 @@ if TYPE_CHECKING:
     from tf_magics.reply import Reply
     from tf_magics.settings import ChatSettings
 
-__all__ = ["PanelActions"]
+__all__ = ["ConversationSide"]
 
 
-class PanelActions(PanelControls):
-    """The conversation actions of the panel (the panel's widgets come from the base class)."""
+class ConversationSide(PanelControls):
+    """The conversation and tools of the panel (the panel's widgets come from the base class)."""
 
     session: NotebookSession
     settings: ChatSettings
     name: str
+    tool_switches: dict[str, Any]
     _shown_history: tuple[Any, ...] | None
+    _shown_tools: tuple[str, ...] | None
 
     # Provided by the panel itself.
     @property
@@ -53,6 +60,70 @@ class PanelActions(PanelControls):
 
     def _changed(self) -> None:
         raise NotImplementedError
+
+    @property
+    def _showing(self) -> bool:
+        raise NotImplementedError
+
+    # -- showing --
+
+    def _show_conversation_names(self) -> None:
+        names = sorted({*self.session.chats, self.name})
+        if tuple(self.conversation_picker.options) != tuple(names):
+            self.conversation_picker.options = names
+        self.conversation_picker.value = self.name
+
+    def _show_system(self) -> None:
+        system = self.conversation.system
+        if (self.system.value if self.system.value.strip() else None) != system:
+            self.system.value = system or ""
+
+    def _show_history(self) -> None:
+        conversation = self.conversation
+        messages = conversation.messages
+        signature = (
+            id(conversation),
+            len(messages),
+            id(messages[-1]) if messages else None,
+            len(messages[-1].content) if messages else 0,
+            conversation.system,
+        )
+        if signature == self._shown_history:
+            return
+        self._shown_history = signature
+        self.summary.value = conversation_summary_html(conversation)
+        self.chart.value = usage_chart_svg(conversation.usage_by_turn())
+        self.history.value = compact_history_html(conversation)
+        has_turns = bool(conversation.turns())
+        self.undo_button.disabled = not has_turns
+        self.retry_button.disabled = not has_turns
+
+    def _show_tools(self) -> None:
+        registry = self.chat.tools
+        names = tuple(tool.name for tool in registry)
+        if names != self._shown_tools:
+            self._shown_tools = names
+            self.tool_switches = {tool.name: self._tool_switch(tool) for tool in registry}
+            self.tools_box.children = tuple(self.tool_switches.values()) or (_no_tools_note(),)
+        for tool in registry:
+            self.tool_switches[tool.name].value = tool.enabled
+
+    def _tool_switch(self, tool: Any) -> Any:
+        switch = tool_switch(
+            tool.name, tool.description, enabled=tool.enabled, confirm=tool.confirm
+        )
+        switch.observe(partial(self._tool_ticked, tool.name), names="value")
+        return switch
+
+    def _tool_ticked(self, name: str, change: dict[str, Any]) -> None:
+        if self._showing:
+            return
+        tool = self.chat.tools.get(name)
+        if tool is not None:
+            tool.enabled = change["new"]
+            self._changed()
+            state = "on" if tool.enabled else "off"
+            self.say(f"Tool {name} is {state} (for every conversation).", "ok")
 
     # -- conversations --
 
@@ -158,3 +229,10 @@ class PanelActions(PanelControls):
         if not quiet:
             self.say(f"{len(ids)} models listed." if ids else "The server lists no models.", "info")
         return ids
+
+
+def _no_tools_note() -> Any:
+    return widgets.HTML(
+        '<span class="tf-sub">No tools: decorate a function with <code>@tf_magics.tool</code>.'
+        "</span>"
+    )
