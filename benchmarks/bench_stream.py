@@ -5,10 +5,11 @@ Run from the repository root::
     .venv/bin/python -m benchmarks.bench_stream           # full: 8,000 tokens, 4-8 minutes
     .venv/bin/python -m benchmarks.bench_stream --quick   # 2,000 tokens, ~1 minute
 
-It starts :class:`tests.fake_openai.FakeOpenAI` in this process and real ``python3`` kernels with
-``jupyter_client``, then prints one table: each figure next to its target (issue 3, "Performance")
-and next to the naive per-token baseline. It reports and never gates: the exit code is 0, and a
-missed target is printed as ``MISSED`` with the margin. See ``benchmarks/README.md``.
+It starts :class:`tf_testing.fake_openai.FakeOpenAI` in this process and real ``python3`` kernels
+with ``jupyter_client``, then prints one table: each figure next to its target (issue 3,
+"Performance") and next to the naive per-token baseline. It reports and never gates: the exit
+code is 0, and a missed target is printed as ``MISSED`` with the margin. See
+``benchmarks/README.md``.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ from benchmarks._report import (
     table_rows,
     times,
 )
-from tests.fake_openai import FakeOpenAI, TextReply, make_markdown_tokens
+from tf_testing.fake_openai import FakeOpenAI, TextReply
+from tf_testing.markdown_text import make_markdown_tokens
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPT = "Write long notes about streaming."

@@ -15,7 +15,7 @@ import textwrap
 import threading
 import uuid
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, TypedDict
 
@@ -36,13 +36,6 @@ from tf_magics.tools import Tool, ToolRegistry, default_registry, tool
 from tf_magics.tools.execute import run_tool_call
 from tf_magics.tools.serialize import NO_RESULT_TEXT, serialize_result
 from tf_magics.types import ToolCall
-
-
-@pytest.fixture(autouse=True)
-def _clean_default_registry() -> Iterator[None]:
-    default_registry().clear()
-    yield
-    default_registry().clear()
 
 
 async def call_sync(fn: Callable[[], Any]) -> Any:
@@ -987,7 +980,7 @@ def test_serialize_each_kind(value: Any, text: str) -> None:
 
 def test_serialize_survives_a_failing_repr() -> None:
     text, note = serialize_result(NoRepr())
-    assert text.startswith("<tests.test_tools.NoRepr object at")
+    assert text.startswith(f"<{__name__}.NoRepr object at")
     assert note is None
 
 

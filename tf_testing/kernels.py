@@ -1,4 +1,11 @@
-"""Drive a real Jupyter kernel from tests: run cells and collect their IOPub messages."""
+"""Drive a real Jupyter kernel from a test: run cells and collect their IOPub messages.
+
+::
+
+    with kernel_session() as kernel:
+        run = kernel.run("%load_ext tf_magics")
+        assert run.status == "ok", run.error
+"""
 
 from __future__ import annotations
 
@@ -22,14 +29,17 @@ class CellRun:
     reply: dict[str, Any] = field(default_factory=dict)
 
     def of_type(self, *types: str) -> list[dict[str, Any]]:
+        """The messages of these types (``"display_data"``, ``"stream"``...), in order."""
         return [m for m in self.messages if m["msg_type"] in types]
 
     @property
     def status(self) -> str:
+        """The execute_reply's status: ``"ok"``, ``"error"`` or ``"aborted"``."""
         return str(self.reply.get("content", {}).get("status"))
 
     @property
     def error(self) -> dict[str, Any] | None:
+        """The content of the cell's last ``error`` message (``ename``, ``evalue``...), if any."""
         errors = self.of_type("error")
         return errors[-1]["content"] if errors else None
 
@@ -97,6 +107,7 @@ class KernelSession:
         return run
 
     def close(self) -> None:
+        """Stop the client's channels and the kernel (at once, without a polite shutdown)."""
         self.client.stop_channels()
         self.manager.shutdown_kernel(now=True)
 

@@ -24,9 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests import model_server
-from tests.fake_openai import FakeOpenAI
-from tests.model_server import require_local_extra, start_shared_llama_server
+from tests.paths import REPO_ROOT
 from tf_magics.errors import ConfigurationError
 from tf_magics.local import (
     INSTALL_HINT,
@@ -41,8 +39,10 @@ from tf_magics.local import (
     no_endpoint_message,
     stop_local_server,
 )
+from tf_testing import model_server
+from tf_testing.fake_openai import FakeOpenAI
+from tf_testing.model_server import require_local_extra, start_shared_llama_server
 
-REPO = Path(__file__).resolve().parent.parent
 LINUX = sys.platform.startswith("linux")
 linux_only = pytest.mark.skipif(not LINUX, reason="reads /proc")
 
@@ -413,8 +413,8 @@ def test_server_dies_with_its_parent_but_not_with_its_interrupt(model_installed:
     )
     parent = subprocess.Popen(
         [sys.executable, "-c", parent_code],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
         stdout=subprocess.PIPE,
         text=True,
         start_new_session=True,  # like a kernel: Jupyter signals its whole process group
@@ -450,7 +450,7 @@ def test_server_is_stopped_and_cleaned_up_when_python_exits(model_installed: Non
         "print(s.pid, s.log_path, flush=True)"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True
     ).stdout.split()
     pid, log_path = int(out[0]), Path(out[1])
     assert wait_until(lambda: process_gone(pid), timeout=5)
@@ -637,7 +637,7 @@ def test_importing_the_module_loads_no_server_code() -> None:
         "print(time.perf_counter() - t, 'llama_cpp' in sys.modules, 'httpx' in sys.modules)"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True
     ).stdout.split()
     assert out[1:] == ["False", "False"]
     assert float(out[0]) < 0.5  # typically ~0.01 s; generous for a loaded CI machine

@@ -2,7 +2,7 @@
 
 The server is started once per test session (about a second) through
 :class:`tf_magics.local.LocalServer` and reused. Tests that need it use the ``llama_server``
-fixture from ``tests/conftest.py``, which wraps :func:`shared_llama_server`::
+fixture (``tests/integration/conftest.py``), which wraps :func:`shared_llama_server`::
 
     def test_something(llama_server: LocalServer) -> None:
         httpx.post(f"{llama_server.base_url}/chat/completions", json=...)

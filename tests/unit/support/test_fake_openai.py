@@ -9,13 +9,13 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.fake_openai import (
+from tests.paths import REPO_ROOT, WIRE
+from tf_testing.fake_openai import (
     DEFAULT_TEXT,
     Disconnect,
     Dynamic,
@@ -29,26 +29,17 @@ from tests.fake_openai import (
     TextReply,
     ToolCallReply,
     chat_chunk,
-    make_markdown_tokens,
     split_tokens,
     sse,
 )
+from tf_testing.markdown_text import make_markdown_tokens
 
-WIRE = Path(__file__).parent / "wire" / "llama-cpp-python"
-ROOT = Path(__file__).parent.parent
 MESSAGES = [{"role": "user", "content": "Say hello to the tests"}]
 
 
 @pytest.fixture
-def server() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as fake:
-        yield fake
-        assert fake.errors == []
-
-
-@pytest.fixture
-def client(server: FakeOpenAI) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.base_url, timeout=5) as http:
+def client(fake_server: FakeOpenAI) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=fake_server.base_url, timeout=5) as http:
         yield http
 
 
@@ -80,8 +71,8 @@ def content_of(payloads: list[Any], key: str = "content") -> str:
 # --------------------------------------------------------------------------- basics
 
 
-def test_base_url_points_at_loopback_v1(server: FakeOpenAI) -> None:
-    assert server.base_url == f"http://127.0.0.1:{server.port}/v1"
+def test_base_url_points_at_loopback_v1(fake_server: FakeOpenAI) -> None:
+    assert fake_server.base_url == f"http://127.0.0.1:{fake_server.port}/v1"
 
 
 def test_close_frees_the_port_and_is_idempotent() -> None:
@@ -117,13 +108,13 @@ def test_stream_response_is_chunked_event_stream(client: httpx.Client) -> None:
     assert response.headers["transfer-encoding"] == "chunked"
 
 
-def test_models_default_and_configured(server: FakeOpenAI, client: httpx.Client) -> None:
+def test_models_default_and_configured(fake_server: FakeOpenAI, client: httpx.Client) -> None:
     assert [m["id"] for m in client.get("/models").json()["data"]] == ["fake-model"]
-    server.models = ["a", {"id": "b", "max_model_len": 4096}]
+    fake_server.models = ["a", {"id": "b", "max_model_len": 4096}]
     assert client.get("/models").json()["data"][1] == {"id": "b", "max_model_len": 4096}
-    server.models = None
+    fake_server.models = None
     assert client.get("/models").json() == {"object": "list", "data": None}
-    server.models = ErrorReply(404, {"detail": "Not Found"})
+    fake_server.models = ErrorReply(404, {"detail": "Not Found"})
     assert client.get("/models").status_code == 404
 
 
@@ -144,24 +135,24 @@ def test_api_key_is_enforced_when_set() -> None:
 
 
 def test_requests_are_recorded_with_lowercase_headers(
-    server: FakeOpenAI, client: httpx.Client
+    fake_server: FakeOpenAI, client: httpx.Client
 ) -> None:
     chat(client, temperature=0)
     client.get("/models", headers={"X-Custom": "Yes"})
-    first, second = server.requests
+    first, second = fake_server.requests
     assert (first.method, first.path) == ("POST", "/v1/chat/completions")
     assert first.headers["content-type"] == "application/json"
     assert json.loads(first.body) == first.json
     assert first.json["temperature"] == 0
     assert second.headers["x-custom"] == "Yes"
-    assert server.chat_requests == [first.json]
-    server.clear()
-    assert server.requests == []
+    assert fake_server.chat_requests == [first.json]
+    fake_server.clear()
+    assert fake_server.requests == []
 
 
-def test_recording_is_thread_safe(server: FakeOpenAI) -> None:
+def test_recording_is_thread_safe(fake_server: FakeOpenAI) -> None:
     def worker() -> None:
-        with httpx.Client(base_url=server.base_url) as http:
+        with httpx.Client(base_url=fake_server.base_url) as http:
             for _ in range(5):
                 chat(http)
 
@@ -170,34 +161,36 @@ def test_recording_is_thread_safe(server: FakeOpenAI) -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(server.chat_requests) == 50
+    assert len(fake_server.chat_requests) == 50
 
 
 def test_invalid_json_body_is_a_400_and_keeps_the_queue(
-    server: FakeOpenAI, client: httpx.Client
+    fake_server: FakeOpenAI, client: httpx.Client
 ) -> None:
-    server.enqueue(TextReply("kept"))
+    fake_server.enqueue(TextReply("kept"))
     response = client.post("/chat/completions", content=b"{nope")
     assert response.status_code == 400
-    assert server.requests[0].json is None
-    assert server.pending == 1
+    assert fake_server.requests[0].json is None
+    assert fake_server.pending == 1
 
 
 # --------------------------------------------------------------------------- scripting
 
 
-def test_queue_is_fifo_then_default(server: FakeOpenAI, client: httpx.Client) -> None:
-    server.enqueue(TextReply("one"), TextReply("two"))
+def test_queue_is_fifo_then_default(fake_server: FakeOpenAI, client: httpx.Client) -> None:
+    fake_server.enqueue(TextReply("one"), TextReply("two"))
     assert [content_of(events(chat(client).text)) for _ in range(3)] == ["one", "two", DEFAULT_TEXT]
 
 
-def test_explicit_pieces_are_sent_one_per_delta(server: FakeOpenAI, client: httpx.Client) -> None:
-    server.enqueue(TextReply(["Hé", "llo", " 🎉"]))
+def test_explicit_pieces_are_sent_one_per_delta(
+    fake_server: FakeOpenAI, client: httpx.Client
+) -> None:
+    fake_server.enqueue(TextReply(["Hé", "llo", " 🎉"]))
     payloads = events(chat(client).text)
     assert [p["choices"][0]["delta"].get("content") for p in payloads[1:4]] == ["Hé", "llo", " 🎉"]
 
 
-def test_usage_chunk_only_with_include_usage(server: FakeOpenAI, client: httpx.Client) -> None:
+def test_usage_chunk_only_with_include_usage(fake_server: FakeOpenAI, client: httpx.Client) -> None:
     plain = events(chat(client).text)
     assert all("usage" not in p for p in plain[:-1])
     asked = events(chat(client, stream_options={"include_usage": True}).text)
@@ -207,9 +200,9 @@ def test_usage_chunk_only_with_include_usage(server: FakeOpenAI, client: httpx.C
     assert all(p["usage"] is None for p in asked[:-2])
 
 
-def test_explicit_usage_and_no_usage(server: FakeOpenAI, client: httpx.Client) -> None:
-    server.enqueue(TextReply("x", usage={"prompt_tokens": 7, "completion_tokens": 1}))
-    server.enqueue(TextReply("x", usage=None))
+def test_explicit_usage_and_no_usage(fake_server: FakeOpenAI, client: httpx.Client) -> None:
+    fake_server.enqueue(TextReply("x", usage={"prompt_tokens": 7, "completion_tokens": 1}))
+    fake_server.enqueue(TextReply("x", usage=None))
     assert chat(client, stream=False).json()["usage"] == {
         "prompt_tokens": 7,
         "completion_tokens": 1,
@@ -217,9 +210,9 @@ def test_explicit_usage_and_no_usage(server: FakeOpenAI, client: httpx.Client) -
     assert "usage" not in chat(client, stream=False).json()
 
 
-def test_reasoning_comes_before_content(server: FakeOpenAI, client: httpx.Client) -> None:
-    server.enqueue(TextReply("Answer.", reasoning="Let me think."))
-    server.enqueue(TextReply("Answer.", reasoning="Hm.", reasoning_field="reasoning"))
+def test_reasoning_comes_before_content(fake_server: FakeOpenAI, client: httpx.Client) -> None:
+    fake_server.enqueue(TextReply("Answer.", reasoning="Let me think."))
+    fake_server.enqueue(TextReply("Answer.", reasoning="Hm.", reasoning_field="reasoning"))
     payloads = events(chat(client).text)
     assert content_of(payloads, "reasoning_content") == "Let me think."
     kinds = [next(iter(p["choices"][0]["delta"])) for p in payloads[1:-2]]
@@ -228,9 +221,9 @@ def test_reasoning_comes_before_content(server: FakeOpenAI, client: httpx.Client
     assert message["reasoning"] == "Hm."
 
 
-def test_finish_variants(server: FakeOpenAI, client: httpx.Client) -> None:
-    server.enqueue(TextReply("a b", finish_reason="length", finish_on_last_chunk=True))
-    server.enqueue(TextReply("a b", finish_reason=None, send_done=False, role_chunk=False))
+def test_finish_variants(fake_server: FakeOpenAI, client: httpx.Client) -> None:
+    fake_server.enqueue(TextReply("a b", finish_reason="length", finish_on_last_chunk=True))
+    fake_server.enqueue(TextReply("a b", finish_reason=None, send_done=False, role_chunk=False))
     inline = events(chat(client).text)
     assert inline[-2]["choices"][0] == {
         "index": 0,
@@ -242,13 +235,15 @@ def test_finish_variants(server: FakeOpenAI, client: httpx.Client) -> None:
     assert [p["choices"][0]["delta"] for p in bare] == [{"content": "a"}, {"content": " b"}]
 
 
-def test_model_none_echoes_the_request(server: FakeOpenAI, client: httpx.Client) -> None:
-    server.enqueue(TextReply("x", model=None))
+def test_model_none_echoes_the_request(fake_server: FakeOpenAI, client: httpx.Client) -> None:
+    fake_server.enqueue(TextReply("x", model=None))
     assert events(chat(client).text)[0]["model"] == "m"
 
 
-def test_llamacpp_style_matches_the_capture_shape(server: FakeOpenAI, client: httpx.Client) -> None:
-    server.enqueue(TextReply("Hi", chunk_style="llamacpp"))
+def test_llamacpp_style_matches_the_capture_shape(
+    fake_server: FakeOpenAI, client: httpx.Client
+) -> None:
+    fake_server.enqueue(TextReply("Hi", chunk_style="llamacpp"))
     text = chat(client, stream_options={"include_usage": True}).text
     captured = events(ReplayCapture(WIRE / "stream-text.response.http").body.decode())
     ours = events(text)
@@ -258,9 +253,9 @@ def test_llamacpp_style_matches_the_capture_shape(server: FakeOpenAI, client: ht
     assert '"object": "chat.completion.chunk"' in text  # json.dumps spacing, as captured
 
 
-def test_tool_calls_stream_in_fragments(server: FakeOpenAI, client: httpx.Client) -> None:
+def test_tool_calls_stream_in_fragments(fake_server: FakeOpenAI, client: httpx.Client) -> None:
     arguments = '{"city": "Paris", "unit": "celsius"}'
-    server.enqueue(ToolCallReply([("get_weather", arguments)], fragments=4, ids=["call_1"]))
+    fake_server.enqueue(ToolCallReply([("get_weather", arguments)], fragments=4, ids=["call_1"]))
     payloads = events(chat(client).text)
     deltas = [p["choices"][0]["delta"] for p in payloads[:-1]]
     calls = [d["tool_calls"][0] for d in deltas if "tool_calls" in d]
@@ -276,8 +271,8 @@ def test_tool_calls_stream_in_fragments(server: FakeOpenAI, client: httpx.Client
     assert payloads[-2]["choices"][0]["finish_reason"] == "tool_calls"
 
 
-def test_tool_calls_can_repeat_id_and_name(server: FakeOpenAI, client: httpx.Client) -> None:
-    server.enqueue(
+def test_tool_calls_can_repeat_id_and_name(fake_server: FakeOpenAI, client: httpx.Client) -> None:
+    fake_server.enqueue(
         ToolCallReply(
             [("a", "{}"), ("b", {"x": 1})], repeat_id_and_name=True, content_before="Calling."
         )
@@ -289,8 +284,8 @@ def test_tool_calls_can_repeat_id_and_name(server: FakeOpenAI, client: httpx.Cli
     assert "".join(d.get("content") or "" for d in deltas) == "Calling."
 
 
-def test_tool_calls_without_stream(server: FakeOpenAI, client: httpx.Client) -> None:
-    server.enqueue(ToolCallReply([("f", '{"a": 1}')], ids=["call_9"]))
+def test_tool_calls_without_stream(fake_server: FakeOpenAI, client: httpx.Client) -> None:
+    fake_server.enqueue(ToolCallReply([("f", '{"a": 1}')], ids=["call_9"]))
     choice = chat(client, stream=False).json()["choices"][0]
     assert choice["finish_reason"] == "tool_calls"
     assert choice["message"]["content"] is None
@@ -300,9 +295,9 @@ def test_tool_calls_without_stream(server: FakeOpenAI, client: httpx.Client) -> 
 
 
 def test_llamacpp_tool_stream_has_nulls_and_legacy_copy(
-    server: FakeOpenAI, client: httpx.Client
+    fake_server: FakeOpenAI, client: httpx.Client
 ) -> None:
-    server.enqueue(ToolCallReply([("get_weather", "{}")], chunk_style="llamacpp"))
+    fake_server.enqueue(ToolCallReply([("get_weather", "{}")], chunk_style="llamacpp"))
     deltas = [p["choices"][0]["delta"] for p in events(chat(client).text)[:-1]]
     assert deltas[0] == {
         "role": "assistant",
@@ -315,10 +310,12 @@ def test_llamacpp_tool_stream_has_nulls_and_legacy_copy(
     assert deltas[-1] == {"role": None, "content": None, "function_call": None, "tool_calls": None}
 
 
-def test_error_reply_status_headers_and_bodies(server: FakeOpenAI, client: httpx.Client) -> None:
+def test_error_reply_status_headers_and_bodies(
+    fake_server: FakeOpenAI, client: httpx.Client
+) -> None:
     error = {"error": {"message": "Rate limited", "code": "rate_limit_exceeded"}}
-    server.enqueue(ErrorReply(429, error, {"Retry-After-Ms": "20", "retry-after": "1"}))
-    server.enqueue(ErrorReply(502, "<html>Bad gateway</html>"))
+    fake_server.enqueue(ErrorReply(429, error, {"Retry-After-Ms": "20", "retry-after": "1"}))
+    fake_server.enqueue(ErrorReply(502, "<html>Bad gateway</html>"))
     limited = chat(client)
     assert limited.status_code == 429
     assert limited.json() == error
@@ -329,8 +326,12 @@ def test_error_reply_status_headers_and_bodies(server: FakeOpenAI, client: httpx
     assert proxy.text == "<html>Bad gateway</html>"
 
 
-def test_raw_reply_writes_exact_bytes_with_pauses(server: FakeOpenAI, client: httpx.Client) -> None:
-    server.enqueue(RawReply(200, {"x-test": "1"}, [b'data: {"a":', 0.05, b"1}\r", 0.05, b"\n\r\n"]))
+def test_raw_reply_writes_exact_bytes_with_pauses(
+    fake_server: FakeOpenAI, client: httpx.Client
+) -> None:
+    fake_server.enqueue(
+        RawReply(200, {"x-test": "1"}, [b'data: {"a":', 0.05, b"1}\r", 0.05, b"\n\r\n"])
+    )
     reads: list[tuple[float, bytes]] = []
     start = time.perf_counter()
     with client.stream("POST", "/chat/completions", json={"messages": []}) as response:
@@ -343,21 +344,23 @@ def test_raw_reply_writes_exact_bytes_with_pauses(server: FakeOpenAI, client: ht
 
 
 def test_raw_reply_events_helper_and_close_framing(
-    server: FakeOpenAI, client: httpx.Client
+    fake_server: FakeOpenAI, client: httpx.Client
 ) -> None:
-    server.enqueue(RawReply.events([chat_chunk({"content": "x"}), "[DONE]"]))
-    server.enqueue(RawReply(200, {"content-type": "application/json"}, [b"{}"], framing="close"))
+    fake_server.enqueue(RawReply.events([chat_chunk({"content": "x"}), "[DONE]"]))
+    fake_server.enqueue(
+        RawReply(200, {"content-type": "application/json"}, [b"{}"], framing="close")
+    )
     assert chat(client).content == sse(chat_chunk({"content": "x"})) + b"data: [DONE]\n\n"
     closing = chat(client)
     assert closing.headers["connection"] == "close"
     assert closing.json() == {}
 
 
-def test_mid_stream_error_then_done(server: FakeOpenAI, client: httpx.Client) -> None:
-    server.enqueue(
+def test_mid_stream_error_then_done(fake_server: FakeOpenAI, client: httpx.Client) -> None:
+    fake_server.enqueue(
         MidStreamError(after_tokens=2, error={"message": "boom", "type": "server_error"})
     )
-    server.enqueue(MidStreamError(error={"message": "boom"}))
+    fake_server.enqueue(MidStreamError(error={"message": "boom"}))
     payloads = events(chat(client).text)
     assert content_of(payloads) == "Partial answer"
     assert payloads[-2] == {"error": {"message": "boom", "type": "server_error"}}
@@ -366,9 +369,9 @@ def test_mid_stream_error_then_done(server: FakeOpenAI, client: httpx.Client) ->
 
 
 def test_disconnect_cuts_the_stream_without_noise(
-    server: FakeOpenAI, client: httpx.Client, capfd: pytest.CaptureFixture[str]
+    fake_server: FakeOpenAI, client: httpx.Client, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    server.enqueue(Disconnect(after_tokens=2))
+    fake_server.enqueue(Disconnect(after_tokens=2))
     received: list[bytes] = []
     with client.stream("POST", "/chat/completions", json={"stream": True}) as response:
         assert response.status_code == 200
@@ -381,8 +384,10 @@ def test_disconnect_cuts_the_stream_without_noise(
     assert capfd.readouterr().err == ""
 
 
-def test_disconnect_before_headers_and_mid_body(server: FakeOpenAI, client: httpx.Client) -> None:
-    server.enqueue(Disconnect(before_headers=True), Disconnect())
+def test_disconnect_before_headers_and_mid_body(
+    fake_server: FakeOpenAI, client: httpx.Client
+) -> None:
+    fake_server.enqueue(Disconnect(before_headers=True), Disconnect())
     with pytest.raises(httpx.RemoteProtocolError, match="without sending"):
         chat(client)
     with pytest.raises(httpx.RemoteProtocolError):
@@ -390,9 +395,9 @@ def test_disconnect_before_headers_and_mid_body(server: FakeOpenAI, client: http
 
 
 def test_client_hanging_up_mid_stream_is_quiet(
-    server: FakeOpenAI, client: httpx.Client, capfd: pytest.CaptureFixture[str]
+    fake_server: FakeOpenAI, client: httpx.Client, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    server.enqueue(TextReply(["x"] * 1000, tokens_per_second=200))
+    fake_server.enqueue(TextReply(["x"] * 1000, tokens_per_second=200))
     with client.stream("POST", "/chat/completions", json={"stream": True, "messages": []}) as r:
         next(r.iter_raw())
     time.sleep(0.05)
@@ -400,9 +405,9 @@ def test_client_hanging_up_mid_stream_is_quiet(
     assert capfd.readouterr().err == ""
 
 
-def test_hang_times_out_the_client_and_close_is_quick(server: FakeOpenAI) -> None:
-    server.enqueue(Hang(), Hang(send_headers=False))
-    with httpx.Client(base_url=server.base_url, timeout=0.2) as http:
+def test_hang_times_out_the_client_and_close_is_quick(fake_server: FakeOpenAI) -> None:
+    fake_server.enqueue(Hang(), Hang(send_headers=False))
+    with httpx.Client(base_url=fake_server.base_url, timeout=0.2) as http:
         with http.stream("POST", "/chat/completions", json={"stream": True}) as response:
             assert response.status_code == 200
             with pytest.raises(httpx.ReadTimeout):
@@ -410,21 +415,21 @@ def test_hang_times_out_the_client_and_close_is_quick(server: FakeOpenAI) -> Non
         with pytest.raises(httpx.ReadTimeout):
             chat(http)
     start = time.perf_counter()
-    server.close()
+    fake_server.close()
     assert time.perf_counter() - start < 1.0
 
 
-def test_hang_ends_after_its_seconds(server: FakeOpenAI, client: httpx.Client) -> None:
-    server.enqueue(Hang(0.1))
+def test_hang_ends_after_its_seconds(fake_server: FakeOpenAI, client: httpx.Client) -> None:
+    fake_server.enqueue(Hang(0.1))
     with pytest.raises(httpx.RemoteProtocolError):
         chat(client)
 
 
-def test_dynamic_answers_from_the_request(server: FakeOpenAI, client: httpx.Client) -> None:
+def test_dynamic_answers_from_the_request(fake_server: FakeOpenAI, client: httpx.Client) -> None:
     def answer(request: RecordedRequest) -> TextReply:
         return TextReply(f"You said {len(request.json['messages'])} messages.")
 
-    server.default = Dynamic(answer)
+    fake_server.default = Dynamic(answer)
     assert content_of(events(chat(client).text)) == "You said 1 messages."
 
 
@@ -437,30 +442,34 @@ def test_dynamic_failure_is_a_500_and_recorded() -> None:
         assert isinstance(fake.errors[0], ZeroDivisionError)
 
 
-def test_reset_restores_everything(server: FakeOpenAI, client: httpx.Client) -> None:
-    server.enqueue(TextReply("a"))
-    server.models = None
-    server.default = TextReply("b")
+def test_reset_restores_everything(fake_server: FakeOpenAI, client: httpx.Client) -> None:
+    fake_server.enqueue(TextReply("a"))
+    fake_server.models = None
+    fake_server.default = TextReply("b")
     chat(client)
-    server.reset()
-    assert (server.pending, server.requests) == (0, [])
+    fake_server.reset()
+    assert (fake_server.pending, fake_server.requests) == (0, [])
     assert client.get("/models").json()["data"][0]["id"] == "fake-model"
     assert content_of(events(chat(client).text)) == DEFAULT_TEXT
 
 
-def test_wait_for_requests(server: FakeOpenAI, client: httpx.Client) -> None:
+def test_wait_for_requests(fake_server: FakeOpenAI, client: httpx.Client) -> None:
     threading.Timer(0.05, lambda: chat(client)).start()
-    assert len(server.wait_for_requests(1, timeout=2)) == 1
+    assert len(fake_server.wait_for_requests(1, timeout=2)) == 1
     with pytest.raises(TimeoutError):
-        server.wait_for_requests(5, timeout=0.05)
+        fake_server.wait_for_requests(5, timeout=0.05)
 
 
 # --------------------------------------------------------------------------- replay
 
 
-def test_replay_stream_text_is_byte_identical(server: FakeOpenAI, client: httpx.Client) -> None:
+def test_replay_stream_text_is_byte_identical(
+    fake_server: FakeOpenAI, client: httpx.Client
+) -> None:
     capture = ReplayCapture(WIRE / "stream-text.response.http")
-    server.enqueue(capture, ReplayCapture(WIRE / "stream-text.response.http", split_events=True))
+    fake_server.enqueue(
+        capture, ReplayCapture(WIRE / "stream-text.response.http", split_events=True)
+    )
     for _ in range(2):
         response = chat(client)
         assert response.status_code == 200
@@ -471,11 +480,11 @@ def test_replay_stream_text_is_byte_identical(server: FakeOpenAI, client: httpx.
 
 
 def test_replay_empty_stream_and_stale_content_length(
-    server: FakeOpenAI, client: httpx.Client
+    fake_server: FakeOpenAI, client: httpx.Client
 ) -> None:
-    server.enqueue(ReplayCapture(WIRE / "error-context-overflow.response.http"))
+    fake_server.enqueue(ReplayCapture(WIRE / "error-context-overflow.response.http"))
     error = ReplayCapture(WIRE / "error-bad-param.response.http")
-    server.enqueue(error)
+    fake_server.enqueue(error)
     empty = chat(client)
     assert (empty.status_code, empty.content) == (200, b"")
     assert empty.headers["content-type"].startswith("text/event-stream")
@@ -488,8 +497,8 @@ def test_replay_empty_stream_and_stale_content_length(
 # --------------------------------------------------------------------------- timing
 
 
-def test_rate_pacing_and_first_token_delay(server: FakeOpenAI, client: httpx.Client) -> None:
-    server.enqueue(TextReply(["t"] * 21, tokens_per_second=100, first_token_delay=0.1))
+def test_rate_pacing_and_first_token_delay(fake_server: FakeOpenAI, client: httpx.Client) -> None:
+    fake_server.enqueue(TextReply(["t"] * 21, tokens_per_second=100, first_token_delay=0.1))
     arrivals: list[float] = []
     start = time.perf_counter()
     with client.stream("POST", "/chat/completions", json={"stream": True}) as response:
@@ -503,16 +512,20 @@ def test_rate_pacing_and_first_token_delay(server: FakeOpenAI, client: httpx.Cli
     assert len(arrivals) == 21
 
 
-def test_non_stream_waits_for_the_whole_reply(server: FakeOpenAI, client: httpx.Client) -> None:
-    server.enqueue(TextReply(["t"] * 10, tokens_per_second=100))
+def test_non_stream_waits_for_the_whole_reply(
+    fake_server: FakeOpenAI, client: httpx.Client
+) -> None:
+    fake_server.enqueue(TextReply(["t"] * 10, tokens_per_second=100))
     start = time.perf_counter()
     chat(client, stream=False)
     assert 0.09 <= time.perf_counter() - start < 0.3
 
 
-def test_unpaced_long_stream_is_fast_and_complete(server: FakeOpenAI, client: httpx.Client) -> None:
+def test_unpaced_long_stream_is_fast_and_complete(
+    fake_server: FakeOpenAI, client: httpx.Client
+) -> None:
     tokens = make_markdown_tokens(8000)
-    server.enqueue(TextReply(tokens))
+    fake_server.enqueue(TextReply(tokens))
     start = time.perf_counter()
     with client.stream("POST", "/chat/completions", json={"stream": True}) as response:
         body = response.read()
@@ -522,11 +535,11 @@ def test_unpaced_long_stream_is_fast_and_complete(server: FakeOpenAI, client: ht
     assert len(payloads) == 8000 + 3
 
 
-def test_many_concurrent_paced_streams(server: FakeOpenAI) -> None:
-    server.default = TextReply(["x"] * 20, tokens_per_second=100)
+def test_many_concurrent_paced_streams(fake_server: FakeOpenAI) -> None:
+    fake_server.default = TextReply(["x"] * 20, tokens_per_second=100)
     results: list[str] = []
     limits = httpx.Limits(max_connections=40)
-    with httpx.Client(base_url=server.base_url, timeout=5, limits=limits) as http:
+    with httpx.Client(base_url=fake_server.base_url, timeout=5, limits=limits) as http:
 
         def worker() -> None:
             results.append(content_of(events(chat(http).text)))
@@ -544,19 +557,6 @@ def test_many_concurrent_paced_streams(server: FakeOpenAI) -> None:
 # --------------------------------------------------------------------------- helpers
 
 
-def test_markdown_tokens_are_exact_deterministic_and_varied() -> None:
-    tokens = make_markdown_tokens(8000)
-    text = "".join(tokens)
-    assert len(tokens) == 8000
-    assert make_markdown_tokens(8000) == tokens
-    assert make_markdown_tokens(8000, seed=1) != tokens
-    assert text.startswith("# ")
-    for marker in ("\n## ", "\n- ", "```python\n", "|---|", "`", "**", "é"):
-        assert marker in text
-    assert text.count("```") % 2 == 0
-    assert [len(make_markdown_tokens(n)) for n in (0, 1, 5, 57)] == [0, 1, 5, 57]
-
-
 def test_split_tokens_round_trips() -> None:
     text = "  Hello,  world!\n\nNew  paragraph \n"
     assert "".join(split_tokens(text)) == text
@@ -565,8 +565,8 @@ def test_split_tokens_round_trips() -> None:
 
 def test_command_line_server_prints_its_url_and_serves() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_openai", "--tokens", "50", "--rate", "1000"],
-        cwd=ROOT,
+        [sys.executable, "-m", "tf_testing.fake_openai", "--tokens", "50", "--rate", "1000"],
+        cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         text=True,
     )

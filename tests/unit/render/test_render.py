@@ -6,17 +6,14 @@ import re
 import subprocess
 import sys
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.paths import REPO_ROOT
 from tf_magics.render import StreamingMarkdown, escape, render_markdown, sanitize_html
 from tf_magics.render.lines import Line, LineMachine
-
-ROOT = Path(__file__).resolve().parents[1]
-
 
 # --- helpers ------------------------------------------------------------------------------------
 
@@ -652,7 +649,7 @@ def test_feeding_is_linear_each_line_is_classified_once(monkeypatch: pytest.Monk
 
 def test_importing_the_module_loads_no_renderer() -> None:
     code = (
-        f"import sys; sys.path.insert(0, {str(ROOT)!r}); import tf_magics.render; "
+        f"import sys; sys.path.insert(0, {str(REPO_ROOT)!r}); import tf_magics.render; "
         "print(sorted(m for m in ('pyromark', 'pygments', 'nh3') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -663,7 +660,7 @@ def test_the_first_renders_may_run_on_several_threads_at_once() -> None:
     # The warm-up thread and the first %%chat both render while pygments is not imported yet.
     code = f"""
 import sys, threading
-sys.path.insert(0, {str(ROOT)!r})
+sys.path.insert(0, {str(REPO_ROOT)!r})
 from tf_magics.render import render_markdown
 barrier, errors = threading.Barrier(6), []
 def work():

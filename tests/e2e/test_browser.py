@@ -36,12 +36,12 @@ import httpx
 import nbformat
 import pytest
 
-from tests.fake_openai import FakeOpenAI, TextReply, ToolCallReply
-from tests.model_server import REQUIRE_ALL_ENV, require_all
+from tests.paths import REPO_ROOT
+from tf_testing.fake_openai import FakeOpenAI, TextReply, ToolCallReply
+from tf_testing.model_server import REQUIRE_ALL_ENV, require_all
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
-REPO = Path(__file__).resolve().parent.parent
 SCREENSHOT_DIR_ENV = "TF_MAGICS_SCREENSHOT_DIR"
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 CHROMIUM_ARGS = [
@@ -186,7 +186,7 @@ def _write_settings(base: Path) -> dict[str, str]:
     (base / "config" / "jupyter_server_config.json").write_text(
         json.dumps({"ServerApp": {"jpserver_extensions": {"jupyter_lsp": False}}})
     )
-    pythonpath = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")]))
+    pythonpath = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]))
     return {
         **os.environ,
         "JUPYTER_CONFIG_DIR": str(base / "config"),
@@ -416,7 +416,7 @@ def screenshot_dir(default: Path) -> Path:
     default a test run leaves the checkout untouched (the server's port differs on every run).
     """
     chosen = os.environ.get(SCREENSHOT_DIR_ENV, "").strip()
-    folder = REPO / chosen if chosen else default
+    folder = REPO_ROOT / chosen if chosen else default
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -489,7 +489,7 @@ def test_a_missing_chromium_skips_or_fails_under_require_all(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("TF_MAGICS_CHROMIUM", "/nonexistent/chromium")
-    monkeypatch.setattr("tests.test_browser.CHROMIUM_CANDIDATES", ())
+    monkeypatch.setattr(f"{__name__}.CHROMIUM_CANDIDATES", ())
     monkeypatch.setenv(REQUIRE_ALL_ENV, "1")
     with pytest.raises(pytest.fail.Exception, match="Chromium is not installed"):
         chromium_executable()

@@ -9,11 +9,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.model_server import require_local_extra
 from tf_magics import Chat, ToolRegistry
 from tf_magics.client.http import Client
 from tf_magics.events import ContentDelta, Event
 from tf_magics.local import LocalServer
+from tf_testing.model_server import require_local_extra
 
 pytestmark = pytest.mark.model
 

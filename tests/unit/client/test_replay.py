@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fake_openai import FakeOpenAI, ReplayCapture
+from tests.paths import WIRE
 from tf_magics.client import ModelInfo, RequestOptions
 from tf_magics.client.chunks import ChunkAccumulator
 from tf_magics.client.http import Client
@@ -24,8 +24,8 @@ from tf_magics.conversation import Conversation
 from tf_magics.errors import APIError, EmptyStreamError, ServerError
 from tf_magics.events import ContentDelta, Event
 from tf_magics.types import Completion, ToolCall, ToolResult
+from tf_testing.fake_openai import FakeOpenAI, ReplayCapture
 
-WIRE = Path(__file__).parent / "wire" / "llama-cpp-python"
 # httpx builds an SSL context for every new client (~0.1 s); the replays share one instead.
 _SSL = ssl.create_default_context()
 SAMPLING = ("temperature", "top_p", "seed", "stop", "presence_penalty", "frequency_penalty")

@@ -9,8 +9,8 @@ The committed notebooks carry the outputs of a real run; the fast tests below ch
 and that no output gives away a machine's paths. To refresh those outputs after changing a notebook
 (or the magic), run from the repository's root::
 
-    .venv/bin/python -m tests.test_notebooks            # every notebook
-    .venv/bin/python -m tests.test_notebooks 02-tools   # the ones whose name contains 02-tools
+    .venv/bin/python -m tests.integration.test_notebooks            # every notebook
+    .venv/bin/python -m tests.integration.test_notebooks 02-tools   # names containing 02-tools
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ from typing import Any
 import nbformat
 import pytest
 
-from tests.model_server import require_local_extra
+from tests.paths import REPO_ROOT
+from tf_testing.model_server import require_local_extra
 
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = ROOT / "notebooks"
+NOTEBOOKS = REPO_ROOT / "notebooks"
 NOTEBOOK_PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
 EXPECTED = {
     "01-quick-start.ipynb",
@@ -72,7 +72,7 @@ def kernel_environment(ipython_dir: str) -> dict[str, str]:
     ``IPYTHONDIR`` keeps profiles and startup files of the machine out of the run.
     """
     env = {k: v for k, v in os.environ.items() if k not in ENDPOINT_VARIABLES}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     env["IPYTHONDIR"] = ipython_dir
     env.pop("MPLBACKEND", None)  # the kernel's inline backend draws the charts into the notebook
     return env
@@ -160,7 +160,7 @@ def check_no_machine_paths(notebook: Notebook) -> None:
     assert found is None, (
         f"an output shows a path: ...{saved[found.start() - 60 : found.end() + 60]}"
     )
-    assert str(ROOT) not in saved
+    assert str(REPO_ROOT) not in saved
 
 
 def check_chat_replies(notebook: Notebook) -> None:

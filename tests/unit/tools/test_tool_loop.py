@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.fake_openai import (
+from tests.paths import WIRE
+from tf_magics import Chat, ToolRegistry, tool
+from tf_magics.events import Event, StreamFallback, ToolCallFinished, ToolCallStarted
+from tf_testing.fake_openai import (
     FakeOpenAI,
     RawReply,
     ReplayCapture,
     TextReply,
     ToolCallReply,
 )
-from tf_magics import Chat, ToolRegistry, tool
-from tf_magics.events import Event, StreamFallback, ToolCallFinished, ToolCallStarted
 
-WIRE = Path(__file__).parent / "wire" / "llama-cpp-python"
 calls: list[tuple[str, Any]] = []
 
 

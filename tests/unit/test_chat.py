@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from tests.fake_openai import Disconnect, ErrorReply, FakeOpenAI, MidStreamError, TextReply
 from tf_magics import Chat
 from tf_magics.errors import (
     AuthenticationError,
@@ -19,6 +18,7 @@ from tf_magics.errors import (
     StreamInterrupted,
 )
 from tf_magics.events import ContentDelta, Event, Retrying
+from tf_testing.fake_openai import Disconnect, ErrorReply, FakeOpenAI, MidStreamError, TextReply
 
 
 def _chat(server: FakeOpenAI, **settings: Any) -> Chat:

@@ -10,28 +10,12 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.fake_openai import (
-    Disconnect,
-    Dynamic,
-    ErrorReply,
-    FakeOpenAI,
-    Hang,
-    MidStreamError,
-    RawReply,
-    RecordedRequest,
-    ResponseSpec,
-    TextReply,
-    ToolCallReply,
-    chat_chunk,
-    sse,
-)
 from tf_magics.client import ModelInfo, RequestOptions
 from tf_magics.client.chunks import ChunkAccumulator
 from tf_magics.client.error_bodies import ErrorInfo, is_context_length, parse_error_body
@@ -53,6 +37,21 @@ from tf_magics.errors import (
 from tf_magics.events import ContentDelta, Event, Retrying
 from tf_magics.settings import ChatSettings
 from tf_magics.types import Completion, Usage
+from tf_testing.fake_openai import (
+    Disconnect,
+    Dynamic,
+    ErrorReply,
+    FakeOpenAI,
+    Hang,
+    MidStreamError,
+    RawReply,
+    RecordedRequest,
+    ResponseSpec,
+    TextReply,
+    ToolCallReply,
+    chat_chunk,
+    sse,
+)
 
 SECRET = "sk-test-5ecret-never-shown"
 MESSAGES = [{"role": "user", "content": "Hi"}]
@@ -64,15 +63,8 @@ def new_client(**kwargs: Any) -> Client:
     return Client(transport=httpx.AsyncHTTPTransport(verify=_SSL), **kwargs)
 
 
-@pytest.fixture
-def server() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as fake:
-        yield fake
-        assert fake.errors == []
-
-
-def options(server: FakeOpenAI, **settings: Any) -> RequestOptions:
-    return ChatSettings(base_url=server.base_url, api_key=SECRET, model="m").resolve(
+def options(fake_server: FakeOpenAI, **settings: Any) -> RequestOptions:
+    return ChatSettings(base_url=fake_server.base_url, api_key=SECRET, model="m").resolve(
         env={}, **settings
     )
 
@@ -102,7 +94,7 @@ class Outcome:
 
 
 def chat(
-    server: FakeOpenAI,
+    fake_server: FakeOpenAI,
     *specs: ResponseSpec,
     opts: RequestOptions | None = None,
     client: Client | None = None,
@@ -112,7 +104,7 @@ def chat(
     **settings: Any,
 ) -> Outcome:
     """Queue ``specs``, send ``calls`` requests on one client (one loop) and record the outcome."""
-    server.enqueue(*specs)
+    fake_server.enqueue(*specs)
     outcome = Outcome()
 
     async def sleep(seconds: float) -> None:
@@ -125,7 +117,7 @@ def chat(
                 outcome.accumulator = ChunkAccumulator()
                 try:
                     outcome.completion = await own.chat(
-                        opts or options(server, **settings),
+                        opts or options(fake_server, **settings),
                         MESSAGES,
                         outcome.accumulator,
                         on_event=outcome.events.append,
@@ -141,43 +133,43 @@ def chat(
     return outcome
 
 
-def chat_bodies(server: FakeOpenAI) -> list[Any]:
-    return server.chat_requests
+def chat_bodies(fake_server: FakeOpenAI) -> list[Any]:
+    return fake_server.chat_requests
 
 
 # --------------------------------------------------------------------------- streaming basics
 
 
-def test_a_streamed_reply_is_assembled_and_reported_token_by_token(server: FakeOpenAI) -> None:
+def test_a_streamed_reply_is_assembled_and_reported_token_by_token(fake_server: FakeOpenAI) -> None:
     # Paced, so each token arrives in a read of its own.
-    outcome = chat(server, TextReply(["Hel", "lo", "!"], usage="auto", tokens_per_second=40))
+    outcome = chat(fake_server, TextReply(["Hel", "lo", "!"], usage="auto", tokens_per_second=40))
     completion = outcome.ok
     assert completion.content == "Hello!"
     assert completion.ended == "done"
     assert completion.finish_reason == "stop"
     assert [e.text for e in outcome.events if isinstance(e, ContentDelta)] == ["Hel", "lo", "!"]
     assert completion.usage is not None and completion.usage.completion_tokens == 3
-    assert chat_bodies(server)[0]["stream"] is True
+    assert chat_bodies(fake_server)[0]["stream"] is True
 
 
-def test_tokens_that_arrive_in_one_read_are_reported_as_one_delta(server: FakeOpenAI) -> None:
+def test_tokens_that_arrive_in_one_read_are_reported_as_one_delta(fake_server: FakeOpenAI) -> None:
     pieces = [f"t{n} " for n in range(300)]
-    outcome = chat(server, TextReply(pieces))  # unpaced: the whole body in one or two reads
+    outcome = chat(fake_server, TextReply(pieces))  # unpaced: the whole body in one or two reads
     deltas = [e.text for e in outcome.events if isinstance(e, ContentDelta)]
     assert "".join(deltas) == "".join(pieces) == outcome.ok.content
     assert len(deltas) < 30
 
 
-def test_a_non_streamed_reply_is_read_as_one_body(server: FakeOpenAI) -> None:
-    outcome = chat(server, TextReply("Hello there", usage="auto"), stream=False)
+def test_a_non_streamed_reply_is_read_as_one_body(fake_server: FakeOpenAI) -> None:
+    outcome = chat(fake_server, TextReply("Hello there", usage="auto"), stream=False)
     completion = outcome.ok
     assert completion.content == "Hello there"
     assert completion.ended == "complete"
     assert completion.usage is not None
-    assert chat_bodies(server)[0]["stream"] is False
+    assert chat_bodies(fake_server)[0]["stream"] is False
 
 
-def test_a_200_json_answer_to_a_streamed_request_is_parsed_as_json(server: FakeOpenAI) -> None:
+def test_a_200_json_answer_to_a_streamed_request_is_parsed_as_json(fake_server: FakeOpenAI) -> None:
     body = json.dumps(
         {
             "choices": [
@@ -191,47 +183,49 @@ def test_a_200_json_answer_to_a_streamed_request_is_parsed_as_json(server: FakeO
         }
     ).encode()
     reply = RawReply(200, {"content-type": "application/json"}, [body], framing="length")
-    completion = chat(server, reply).ok
+    completion = chat(fake_server, reply).ok
     assert (completion.content, completion.model, completion.ended) == ("J", "srv", "complete")
 
 
-def test_a_200_json_error_answer_to_a_streamed_request_raises(server: FakeOpenAI) -> None:
+def test_a_200_json_error_answer_to_a_streamed_request_raises(fake_server: FakeOpenAI) -> None:
     body = json.dumps({"error": {"message": "model is loading", "code": 503}}).encode()
     reply = RawReply(200, {"content-type": "application/json"}, [body], framing="length")
-    error = chat(server, reply).failed(APIStatusError)
+    error = chat(fake_server, reply).failed(APIStatusError)
     assert "model is loading" in str(error)
 
 
-def test_a_200_that_is_not_json_says_so(server: FakeOpenAI) -> None:
+def test_a_200_that_is_not_json_says_so(fake_server: FakeOpenAI) -> None:
     page = b"<html><body>Welcome to nginx!</body></html>"
     reply = RawReply(200, {"content-type": "text/html"}, [page], framing="length")
-    error = chat(server, reply, stream=False).failed(APIStatusError)
+    error = chat(fake_server, reply, stream=False).failed(APIStatusError)
     assert "not JSON" in str(error)
     assert "/v1" in str(error)
 
 
 def test_an_event_stream_answer_to_a_non_streamed_request_is_read_as_a_stream(
-    server: FakeOpenAI,
+    fake_server: FakeOpenAI,
 ) -> None:
     reply = RawReply.events([chat_chunk({"content": "s"}), chat_chunk({}, "stop"), "[DONE]"])
-    assert chat(server, reply, stream=False).ok.content == "s"
+    assert chat(fake_server, reply, stream=False).ok.content == "s"
 
 
-def test_a_gzipped_event_stream_is_decoded(server: FakeOpenAI) -> None:
+def test_a_gzipped_event_stream_is_decoded(fake_server: FakeOpenAI) -> None:
     body = sse(chat_chunk({"content": "zipped"})) + sse(chat_chunk({}, "stop")) + sse("[DONE]")
     headers = {"content-type": "text/event-stream", "content-encoding": "gzip"}
-    completion = chat(server, RawReply(200, headers, [gzip.compress(body)])).ok
+    completion = chat(fake_server, RawReply(200, headers, [gzip.compress(body)])).ok
     assert (completion.content, completion.ended) == ("zipped", "done")
 
 
-def test_an_event_stream_content_type_is_matched_case_insensitively(server: FakeOpenAI) -> None:
+def test_an_event_stream_content_type_is_matched_case_insensitively(
+    fake_server: FakeOpenAI,
+) -> None:
     reply = RawReply.events(
         [chat_chunk({"content": "x"}), "[DONE]"], headers={"content-type": "Text/Event-Stream"}
     )
-    assert chat(server, reply).ok.content == "x"
+    assert chat(fake_server, reply).ok.content == "x"
 
 
-def test_comments_and_events_split_across_reads_arrive_intact(server: FakeOpenAI) -> None:
+def test_comments_and_events_split_across_reads_arrive_intact(fake_server: FakeOpenAI) -> None:
     data = sse(chat_chunk({"content": "naïve 🎉"}))
     reply = RawReply.events(
         [
@@ -244,75 +238,77 @@ def test_comments_and_events_split_across_reads_arrive_intact(server: FakeOpenAI
             b"data: [DONE]",
         ]
     )
-    completion = chat(server, reply).ok
+    completion = chat(fake_server, reply).ok
     assert (completion.content, completion.ended) == ("naïve 🎉", "done")
 
 
 # --------------------------------------------------------------------------- how streams end (5)
 
 
-def test_finish_reason_then_end_of_body_without_done_is_success(server: FakeOpenAI) -> None:
-    completion = chat(server, TextReply("All good", send_done=False)).ok
+def test_finish_reason_then_end_of_body_without_done_is_success(fake_server: FakeOpenAI) -> None:
+    completion = chat(fake_server, TextReply("All good", send_done=False)).ok
     assert (completion.content, completion.ended) == ("All good", "finished")
 
 
-def test_a_stream_cut_off_mid_reply_is_incomplete_with_the_partial(server: FakeOpenAI) -> None:
-    outcome = chat(server, Disconnect(after_tokens=2, text=["Par", "tial", " never"]))
+def test_a_stream_cut_off_mid_reply_is_incomplete_with_the_partial(fake_server: FakeOpenAI) -> None:
+    outcome = chat(fake_server, Disconnect(after_tokens=2, text=["Par", "tial", " never"]))
     error = outcome.failed(IncompleteStreamError)
     assert error.partial is not None
     assert (error.partial.content, error.partial.ended) == ("Partial", "incomplete")
     assert error.partial.partial
 
 
-def test_a_stream_ending_cleanly_without_finish_or_done_is_incomplete(server: FakeOpenAI) -> None:
+def test_a_stream_ending_cleanly_without_finish_or_done_is_incomplete(
+    fake_server: FakeOpenAI,
+) -> None:
     reply = RawReply.events([chat_chunk({"content": "half"})])
-    error = chat(server, reply).failed(IncompleteStreamError)
+    error = chat(fake_server, reply).failed(IncompleteStreamError)
     assert error.partial is not None and error.partial.content == "half"
 
 
-def test_an_empty_200_stream_is_an_empty_stream_error(server: FakeOpenAI) -> None:
-    error = chat(server, RawReply(200, {"content-type": "text/event-stream"}, [])).failed(
+def test_an_empty_200_stream_is_an_empty_stream_error(fake_server: FakeOpenAI) -> None:
+    error = chat(fake_server, RawReply(200, {"content-type": "text/event-stream"}, [])).failed(
         EmptyStreamError
     )
     assert "empty stream" in str(error)
     assert "trim" in str(error)
 
 
-def test_a_stream_of_comments_only_is_incomplete_not_empty(server: FakeOpenAI) -> None:
-    error = chat(server, RawReply.events([b": ping\n\n"])).failed(IncompleteStreamError)
+def test_a_stream_of_comments_only_is_incomplete_not_empty(fake_server: FakeOpenAI) -> None:
+    error = chat(fake_server, RawReply.events([b": ping\n\n"])).failed(IncompleteStreamError)
     assert not isinstance(error, EmptyStreamError)
 
 
-def test_a_non_streamed_body_cut_off_is_incomplete_and_not_retried(server: FakeOpenAI) -> None:
-    outcome = chat(server, Disconnect(), TextReply("retry"), stream=False)
+def test_a_non_streamed_body_cut_off_is_incomplete_and_not_retried(fake_server: FakeOpenAI) -> None:
+    outcome = chat(fake_server, Disconnect(), TextReply("retry"), stream=False)
     outcome.failed(IncompleteStreamError)
-    assert len(chat_bodies(server)) == 1
+    assert len(chat_bodies(fake_server)) == 1
 
 
-def test_a_stream_that_stalls_is_incomplete_and_keeps_the_partial(server: FakeOpenAI) -> None:
+def test_a_stream_that_stalls_is_incomplete_and_keeps_the_partial(fake_server: FakeOpenAI) -> None:
     reply = RawReply.events([chat_chunk({"content": "slow"}), 5.0, chat_chunk({}, "stop")])
-    outcome = chat(server, reply, read_timeout=0.3)
+    outcome = chat(fake_server, reply, read_timeout=0.3)
     error = outcome.failed(IncompleteStreamError)
     assert "stalled" in str(error)
     assert error.partial is not None and error.partial.content == "slow"
-    assert len(chat_bodies(server)) == 1
+    assert len(chat_bodies(fake_server)) == 1
 
 
-def test_keep_alive_comments_reset_the_idle_timer(server: FakeOpenAI) -> None:
+def test_keep_alive_comments_reset_the_idle_timer(fake_server: FakeOpenAI) -> None:
     pings: list[bytes | float] = []
     for _ in range(4):
         pings += [0.15, b": keep-alive\n\n"]
     reply = RawReply.events(
         [*pings, chat_chunk({"content": "late"}), chat_chunk({}, "stop"), "[DONE]"]
     )
-    completion = chat(server, reply, read_timeout=0.3, max_retries=0).ok
+    completion = chat(fake_server, reply, read_timeout=0.3, max_retries=0).ok
     assert completion.content == "late"
 
 
-def test_a_body_held_open_after_done_is_not_waited_for(server: FakeOpenAI) -> None:
+def test_a_body_held_open_after_done_is_not_waited_for(fake_server: FakeOpenAI) -> None:
     reply = RawReply.events([chat_chunk({"content": "x"}), "[DONE]", 10.0])
     started = time.perf_counter()
-    completion = chat(server, reply).ok
+    completion = chat(fake_server, reply).ok
     assert (completion.content, completion.ended) == ("x", "done")
     assert time.perf_counter() - started < 5
 
@@ -320,74 +316,76 @@ def test_a_body_held_open_after_done_is_not_waited_for(server: FakeOpenAI) -> No
 # --------------------------------------------------------------------------- errors mid-stream (19)
 
 
-def test_an_error_after_some_tokens_raises_with_the_partial(server: FakeOpenAI) -> None:
+def test_an_error_after_some_tokens_raises_with_the_partial(fake_server: FakeOpenAI) -> None:
     spec = MidStreamError(
         after_tokens=2,
         text=["One", " two", " three"],
         error={"message": "upstream failed", "type": "server_error"},
     )
-    outcome = chat(server, spec, max_retries=2)
+    outcome = chat(fake_server, spec, max_retries=2)
     error = outcome.failed(APIStatusError)
     assert "upstream failed" in str(error)
     assert error.status_code is None
     assert error.partial is not None
     assert (error.partial.content, error.partial.ended) == ("One two", "error")
-    assert len(chat_bodies(server)) == 1  # body bytes were consumed: never retried
+    assert len(chat_bodies(fake_server)) == 1  # body bytes were consumed: never retried
 
 
-def test_openrouter_finish_reason_error_raises_with_the_partial(server: FakeOpenAI) -> None:
+def test_openrouter_finish_reason_error_raises_with_the_partial(fake_server: FakeOpenAI) -> None:
     reply = RawReply.events([chat_chunk({"content": "Hal"}), chat_chunk({}, "error"), "[DONE]"])
-    error = chat(server, reply).failed(APIStatusError)
+    error = chat(fake_server, reply).failed(APIStatusError)
     assert error.partial is not None and error.partial.content == "Hal"
 
 
-def test_an_error_as_the_very_first_event_raises(server: FakeOpenAI) -> None:
+def test_an_error_as_the_very_first_event_raises(fake_server: FakeOpenAI) -> None:
     reply = RawReply.events([{"error": {"message": "overloaded", "code": 503}}, "[DONE]"])
-    error = chat(server, reply).failed(APIStatusError)
+    error = chat(fake_server, reply).failed(APIStatusError)
     assert "overloaded" in str(error)
     assert error.code == 503
     assert error.partial is not None and error.partial.content == ""
 
 
-def test_tgi_style_error_text_mid_stream_raises(server: FakeOpenAI) -> None:
+def test_tgi_style_error_text_mid_stream_raises(fake_server: FakeOpenAI) -> None:
     reply = RawReply.events(
         [
             chat_chunk({"content": "a"}),
             {"error": "Request failed during generation", "error_type": "generation"},
         ]
     )
-    error = chat(server, reply).failed(APIStatusError)
+    error = chat(fake_server, reply).failed(APIStatusError)
     assert "Request failed during generation" in str(error)
 
 
-def test_an_event_error_frame_raises(server: FakeOpenAI) -> None:
+def test_an_event_error_frame_raises(fake_server: FakeOpenAI) -> None:
     reply = RawReply.events(
         [chat_chunk({"content": "a"}), b'event: error\ndata: {"message": "boom"}\n\n']
     )
-    error = chat(server, reply).failed(APIStatusError)
+    error = chat(fake_server, reply).failed(APIStatusError)
     assert "boom" in str(error)
     assert error.partial is not None and error.partial.content == "a"
 
 
 @pytest.mark.parametrize("data", [b'"boom"', b"{}", b"boom"])
-def test_an_event_error_frame_raises_whatever_its_payload(server: FakeOpenAI, data: bytes) -> None:
+def test_an_event_error_frame_raises_whatever_its_payload(
+    fake_server: FakeOpenAI, data: bytes
+) -> None:
     reply = RawReply.events(
         [chat_chunk({"content": "a"}), b"event: error\ndata: " + data + b"\n\n"]
     )
-    chat(server, reply).failed(APIStatusError)
+    chat(fake_server, reply).failed(APIStatusError)
 
 
-def test_an_old_llama_cpp_error_line_raises(server: FakeOpenAI) -> None:
+def test_an_old_llama_cpp_error_line_raises(fake_server: FakeOpenAI) -> None:
     reply = RawReply.events(
         [b'error: {"code": 500, "message": "slot unavailable", "type": "server_error"}\n\n']
     )
-    error = chat(server, reply).failed(APIStatusError)
+    error = chat(fake_server, reply).failed(APIStatusError)
     assert "slot unavailable" in str(error)
 
 
-def test_a_rate_limit_reported_mid_stream_is_a_rate_limit_error(server: FakeOpenAI) -> None:
+def test_a_rate_limit_reported_mid_stream_is_a_rate_limit_error(fake_server: FakeOpenAI) -> None:
     reply = RawReply.events([{"error": {"message": "slow down", "code": "rate_limit_exceeded"}}])
-    chat(server, reply).failed(RateLimitError)
+    chat(fake_server, reply).failed(RateLimitError)
 
 
 # --------------------------------------------------------------------------- error bodies (18)
@@ -493,9 +491,9 @@ ERROR_BODIES: dict[str, tuple[int, Any, type[APIError], str, Any]] = {
     ("status", "body", "kind", "text", "code"), ERROR_BODIES.values(), ids=ERROR_BODIES.keys()
 )
 def test_error_bodies_of_every_shape_become_a_readable_one_line_error(
-    server: FakeOpenAI, status: int, body: Any, kind: type[APIError], text: str, code: Any
+    fake_server: FakeOpenAI, status: int, body: Any, kind: type[APIError], text: str, code: Any
 ) -> None:
-    error = chat(server, ErrorReply(status, body), max_retries=0).failed(kind)
+    error = chat(fake_server, ErrorReply(status, body), max_retries=0).failed(kind)
     message = str(error)
     assert text in message
     assert "\n" not in message and "\n" not in error.message
@@ -506,7 +504,7 @@ def test_error_bodies_of_every_shape_become_a_readable_one_line_error(
     assert len(message) < 600
 
 
-def test_an_html_error_page_from_a_proxy_is_reduced_to_its_title(server: FakeOpenAI) -> None:
+def test_an_html_error_page_from_a_proxy_is_reduced_to_its_title(fake_server: FakeOpenAI) -> None:
     page = (
         "<!DOCTYPE html><html><head><title>503 Service Temporarily Unavailable</title>"
         "<style>body { width: 35em; margin: 0 auto; font-family: Tahoma; }</style>"
@@ -514,22 +512,22 @@ def test_an_html_error_page_from_a_proxy_is_reduced_to_its_title(server: FakeOpe
         "Unavailable</h1></center>\n<hr><center>nginx</center>\n</body></html>"
     )
     reply = ErrorReply(503, page, {"content-type": "text/html"})
-    error = chat(server, reply, max_retries=0).failed(ServerError)
+    error = chat(fake_server, reply, max_retries=0).failed(ServerError)
     message = str(error)
     assert "503 Service Temporarily Unavailable" in message
     assert "<" not in message and "{" not in message and "\n" not in message
 
 
-def test_authentication_errors_name_the_environment_variable(server: FakeOpenAI) -> None:
-    opts = ChatSettings(base_url=server.base_url, model="m").resolve(env={})
-    error = chat(server, ErrorReply(401, {"error": {"message": "no key"}}), opts=opts).failed(
+def test_authentication_errors_name_the_environment_variable(fake_server: FakeOpenAI) -> None:
+    opts = ChatSettings(base_url=fake_server.base_url, model="m").resolve(env={})
+    error = chat(fake_server, ErrorReply(401, {"error": {"message": "no key"}}), opts=opts).failed(
         AuthenticationError
     )
     assert "TOKEN_FACTORY_API_KEY" in str(error)
 
 
-def test_a_404_hints_at_the_base_url(server: FakeOpenAI) -> None:
-    error = chat(server, ErrorReply(404, {"detail": "Not Found"})).failed(BadRequestError)
+def test_a_404_hints_at_the_base_url(fake_server: FakeOpenAI) -> None:
+    error = chat(fake_server, ErrorReply(404, {"detail": "Not Found"})).failed(BadRequestError)
     assert "/v1" in str(error)
 
 
@@ -592,25 +590,25 @@ CONTEXT_ERRORS: dict[str, tuple[int, Any]] = {
 
 @pytest.mark.parametrize(("status", "body"), CONTEXT_ERRORS.values(), ids=CONTEXT_ERRORS.keys())
 def test_context_overflow_is_a_context_length_error_never_retried(
-    server: FakeOpenAI, status: int, body: Any
+    fake_server: FakeOpenAI, status: int, body: Any
 ) -> None:
-    outcome = chat(server, ErrorReply(status, body), TextReply("no"), max_retries=2)
+    outcome = chat(fake_server, ErrorReply(status, body), TextReply("no"), max_retries=2)
     error = outcome.failed(ContextLengthError)
     assert "Trim the history" in str(error)
     assert error.status_code == status
-    assert len(chat_bodies(server)) == 1
+    assert len(chat_bodies(fake_server)) == 1
     assert outcome.retries == [] and outcome.sleeps == []
 
 
 def test_context_overflow_reported_mid_stream_is_a_context_length_error(
-    server: FakeOpenAI,
+    fake_server: FakeOpenAI,
 ) -> None:
     reply = RawReply.events([{"error": {"message": "too long", "code": "context_length_exceeded"}}])
-    chat(server, reply).failed(ContextLengthError)
+    chat(fake_server, reply).failed(ContextLengthError)
 
 
-def test_llama_cpp_python_empty_stream_on_overflow_explains_itself(server: FakeOpenAI) -> None:
-    error = chat(server, RawReply(200, {"content-type": "text/event-stream"}, [])).failed(
+def test_llama_cpp_python_empty_stream_on_overflow_explains_itself(fake_server: FakeOpenAI) -> None:
+    error = chat(fake_server, RawReply(200, {"content-type": "text/event-stream"}, [])).failed(
         EmptyStreamError
     )
     assert "context window" in str(error)
@@ -621,27 +619,27 @@ def test_llama_cpp_python_empty_stream_on_overflow_explains_itself(server: FakeO
 
 
 @pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503])
-def test_retryable_statuses_are_retried(server: FakeOpenAI, status: int) -> None:
-    outcome = chat(server, ErrorReply(status), TextReply("ok"), max_retries=2)
+def test_retryable_statuses_are_retried(fake_server: FakeOpenAI, status: int) -> None:
+    outcome = chat(fake_server, ErrorReply(status), TextReply("ok"), max_retries=2)
     assert outcome.ok.content == "ok"
-    assert len(chat_bodies(server)) == 2
+    assert len(chat_bodies(fake_server)) == 2
     assert len(outcome.sleeps) == 1
 
 
-def test_retries_stop_after_max_retries_with_the_last_error(server: FakeOpenAI) -> None:
-    outcome = chat(server, *[ErrorReply(503)] * 4, max_retries=2)
+def test_retries_stop_after_max_retries_with_the_last_error(fake_server: FakeOpenAI) -> None:
+    outcome = chat(fake_server, *[ErrorReply(503)] * 4, max_retries=2)
     outcome.failed(ServerError)
-    assert len(chat_bodies(server)) == 3
+    assert len(chat_bodies(fake_server)) == 3
     assert len(outcome.sleeps) == 2
 
 
-def test_max_retries_zero_means_one_attempt(server: FakeOpenAI) -> None:
-    chat(server, ErrorReply(503), TextReply("ok"), max_retries=0).failed(ServerError)
-    assert len(chat_bodies(server)) == 1
+def test_max_retries_zero_means_one_attempt(fake_server: FakeOpenAI) -> None:
+    chat(fake_server, ErrorReply(503), TextReply("ok"), max_retries=0).failed(ServerError)
+    assert len(chat_bodies(fake_server)) == 1
 
 
-def test_a_connection_dropped_before_the_response_is_retried(server: FakeOpenAI) -> None:
-    outcome = chat(server, Disconnect(before_headers=True), TextReply("ok"), max_retries=2)
+def test_a_connection_dropped_before_the_response_is_retried(fake_server: FakeOpenAI) -> None:
+    outcome = chat(fake_server, Disconnect(before_headers=True), TextReply("ok"), max_retries=2)
     assert outcome.ok.content == "ok"
     assert len(outcome.sleeps) == 1
 
@@ -674,32 +672,34 @@ def test_a_refused_connection_is_retried_then_a_connection_error() -> None:
     assert "Is the server running?" in str(caught.value)
 
 
-def test_a_server_that_never_answers_times_out_and_is_retried(server: FakeOpenAI) -> None:
-    outcome = chat(server, Hang(send_headers=False), TextReply("ok"), read_timeout=0.3)
+def test_a_server_that_never_answers_times_out_and_is_retried(fake_server: FakeOpenAI) -> None:
+    outcome = chat(fake_server, Hang(send_headers=False), TextReply("ok"), read_timeout=0.3)
     assert outcome.ok.content == "ok"
     assert len(outcome.sleeps) == 1
 
 
-def test_a_timeout_on_the_last_attempt_is_a_timeout_error(server: FakeOpenAI) -> None:
-    error = chat(server, Hang(send_headers=False), read_timeout=0.2, max_retries=0).failed(
+def test_a_timeout_on_the_last_attempt_is_a_timeout_error(fake_server: FakeOpenAI) -> None:
+    error = chat(fake_server, Hang(send_headers=False), read_timeout=0.2, max_retries=0).failed(
         APITimeoutError
     )
     assert "read_timeout" in str(error)
 
 
-def test_retry_after_ms_is_honoured(server: FakeOpenAI) -> None:
-    outcome = chat(server, ErrorReply(429, headers={"retry-after-ms": "1250"}), TextReply("ok"))
+def test_retry_after_ms_is_honoured(fake_server: FakeOpenAI) -> None:
+    outcome = chat(
+        fake_server, ErrorReply(429, headers={"retry-after-ms": "1250"}), TextReply("ok")
+    )
     assert outcome.sleeps == [1.25]
 
 
-def test_retry_after_seconds_is_honoured(server: FakeOpenAI) -> None:
-    outcome = chat(server, ErrorReply(503, headers={"retry-after": "7"}), TextReply("ok"))
+def test_retry_after_seconds_is_honoured(fake_server: FakeOpenAI) -> None:
+    outcome = chat(fake_server, ErrorReply(503, headers={"retry-after": "7"}), TextReply("ok"))
     assert outcome.sleeps == [7.0]
 
 
-def test_retry_after_as_an_http_date_is_honoured(server: FakeOpenAI) -> None:
+def test_retry_after_as_an_http_date_is_honoured(fake_server: FakeOpenAI) -> None:
     when = email.utils.formatdate(time.time() + 30, usegmt=True)
-    outcome = chat(server, ErrorReply(503, headers={"retry-after": when}), TextReply("ok"))
+    outcome = chat(fake_server, ErrorReply(503, headers={"retry-after": when}), TextReply("ok"))
     (delay,) = outcome.sleeps
     assert 27 <= delay <= 31
 
@@ -716,9 +716,11 @@ def test_retry_after_as_an_http_date_is_honoured(server: FakeOpenAI) -> None:
     ids=["too long", "too long ms", "not a number or date", "negative", "bad date"],
 )
 def test_unreasonable_retry_after_falls_back_to_exponential_backoff(
-    server: FakeOpenAI, headers: dict[str, str]
+    fake_server: FakeOpenAI, headers: dict[str, str]
 ) -> None:
-    outcome = chat(server, *[ErrorReply(429, headers=headers)] * 3, TextReply("ok"), max_retries=3)
+    outcome = chat(
+        fake_server, *[ErrorReply(429, headers=headers)] * 3, TextReply("ok"), max_retries=3
+    )
     assert outcome.ok.content == "ok"
     first, second, third = outcome.sleeps
     assert 0.375 <= first <= 0.5
@@ -726,32 +728,36 @@ def test_unreasonable_retry_after_falls_back_to_exponential_backoff(
     assert 1.5 <= third <= 2.0
 
 
-def test_backoff_is_capped_at_eight_seconds(server: FakeOpenAI) -> None:
-    outcome = chat(server, *[ErrorReply(500)] * 7, TextReply("ok"), max_retries=7)
+def test_backoff_is_capped_at_eight_seconds(fake_server: FakeOpenAI) -> None:
+    outcome = chat(fake_server, *[ErrorReply(500)] * 7, TextReply("ok"), max_retries=7)
     assert outcome.ok.content == "ok"
     assert 6.0 <= outcome.sleeps[-1] <= 8.0
     assert max(outcome.sleeps) <= 8.0
 
 
-def test_x_should_retry_true_retries_what_would_not_be(server: FakeOpenAI) -> None:
-    outcome = chat(server, ErrorReply(400, headers={"x-should-retry": "true"}), TextReply("ok"))
+def test_x_should_retry_true_retries_what_would_not_be(fake_server: FakeOpenAI) -> None:
+    outcome = chat(
+        fake_server, ErrorReply(400, headers={"x-should-retry": "true"}), TextReply("ok")
+    )
     assert outcome.ok.content == "ok"
 
 
-def test_x_should_retry_false_stops_what_would_be_retried(server: FakeOpenAI) -> None:
-    outcome = chat(server, ErrorReply(503, headers={"x-should-retry": "false"}), TextReply("ok"))
+def test_x_should_retry_false_stops_what_would_be_retried(fake_server: FakeOpenAI) -> None:
+    outcome = chat(
+        fake_server, ErrorReply(503, headers={"x-should-retry": "false"}), TextReply("ok")
+    )
     outcome.failed(ServerError)
-    assert len(chat_bodies(server)) == 1
+    assert len(chat_bodies(fake_server)) == 1
 
 
-def test_payment_required_is_never_retried(server: FakeOpenAI) -> None:
-    outcome = chat(server, ErrorReply(402, headers={"retry-after": "1"}), TextReply("ok"))
+def test_payment_required_is_never_retried(fake_server: FakeOpenAI) -> None:
+    outcome = chat(fake_server, ErrorReply(402, headers={"retry-after": "1"}), TextReply("ok"))
     error = outcome.failed(BadRequestError)
     assert "billing" in str(error)
-    assert len(chat_bodies(server)) == 1
+    assert len(chat_bodies(fake_server)) == 1
 
 
-def test_a_429_for_insufficient_quota_is_never_retried(server: FakeOpenAI) -> None:
+def test_a_429_for_insufficient_quota_is_never_retried(fake_server: FakeOpenAI) -> None:
     body = {
         "error": {
             "message": "You exceeded your current quota.",
@@ -759,27 +765,27 @@ def test_a_429_for_insufficient_quota_is_never_retried(server: FakeOpenAI) -> No
             "code": "insufficient_quota",
         }
     }
-    outcome = chat(server, ErrorReply(429, body, {"retry-after": "1"}), TextReply("ok"))
+    outcome = chat(fake_server, ErrorReply(429, body, {"retry-after": "1"}), TextReply("ok"))
     error = outcome.failed(RateLimitError)
     assert "quota" in str(error)
-    assert len(chat_bodies(server)) == 1
+    assert len(chat_bodies(fake_server)) == 1
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 422])
-def test_client_errors_are_not_retried(server: FakeOpenAI, status: int) -> None:
-    chat(server, ErrorReply(status), TextReply("ok")).failed(APIStatusError)
-    assert len(chat_bodies(server)) == 1
+def test_client_errors_are_not_retried(fake_server: FakeOpenAI, status: int) -> None:
+    chat(fake_server, ErrorReply(status), TextReply("ok")).failed(APIStatusError)
+    assert len(chat_bodies(fake_server)) == 1
 
 
-def test_a_stream_that_breaks_after_it_started_is_not_retried(server: FakeOpenAI) -> None:
-    outcome = chat(server, Disconnect(after_tokens=1), TextReply("ok"), max_retries=2)
+def test_a_stream_that_breaks_after_it_started_is_not_retried(fake_server: FakeOpenAI) -> None:
+    outcome = chat(fake_server, Disconnect(after_tokens=1), TextReply("ok"), max_retries=2)
     outcome.failed(IncompleteStreamError)
-    assert len(chat_bodies(server)) == 1
+    assert len(chat_bodies(fake_server)) == 1
 
 
-def test_each_wait_is_reported_as_a_retrying_event(server: FakeOpenAI) -> None:
+def test_each_wait_is_reported_as_a_retrying_event(fake_server: FakeOpenAI) -> None:
     outcome = chat(
-        server,
+        fake_server,
         ErrorReply(503, {"error": {"message": "busy"}}, {"retry-after": "2"}),
         ErrorReply(429, {"error": {"message": "slow"}}, {"retry-after": "3"}),
         TextReply("ok"),
@@ -796,21 +802,21 @@ def test_each_wait_is_reported_as_a_retrying_event(server: FakeOpenAI) -> None:
 # --------------------------------------------------------------------------- stream_options (9)
 
 
-def test_include_usage_is_sent_only_when_streaming(server: FakeOpenAI) -> None:
-    chat(server, TextReply("a"))
-    chat(server, TextReply("b"), stream=False)
-    streamed, plain = chat_bodies(server)
+def test_include_usage_is_sent_only_when_streaming(fake_server: FakeOpenAI) -> None:
+    chat(fake_server, TextReply("a"))
+    chat(fake_server, TextReply("b"), stream=False)
+    streamed, plain = chat_bodies(fake_server)
     assert streamed["stream_options"] == {"include_usage": True}
     assert "stream_options" not in plain
 
 
-def test_include_usage_can_be_turned_off(server: FakeOpenAI) -> None:
-    chat(server, TextReply("a"), include_usage=False)
-    assert "stream_options" not in chat_bodies(server)[0]
+def test_include_usage_can_be_turned_off(fake_server: FakeOpenAI) -> None:
+    chat(fake_server, TextReply("a"), include_usage=False)
+    assert "stream_options" not in chat_bodies(fake_server)[0]
 
 
 def test_a_server_that_rejects_stream_options_still_works_and_is_remembered(
-    server: FakeOpenAI,
+    fake_server: FakeOpenAI,
 ) -> None:
     def strict(request: RecordedRequest) -> ResponseSpec:
         if "stream_options" in request.json:
@@ -825,39 +831,39 @@ def test_a_server_that_rejects_stream_options_still_works_and_is_remembered(
             )
         return TextReply("fine")
 
-    server.default = Dynamic(strict)
+    fake_server.default = Dynamic(strict)
     client = new_client()
-    outcome = chat(server, client=client, calls=2)
+    outcome = chat(fake_server, client=client, calls=2)
     assert outcome.ok.content == "fine"
-    first, retry, second_call = chat_bodies(server)
+    first, retry, second_call = chat_bodies(fake_server)
     assert "stream_options" in first
     assert "stream_options" not in retry and "stream_options" not in second_call
-    assert server.base_url in client.rejects_stream_options
+    assert fake_server.base_url in client.rejects_stream_options
 
 
 def test_a_bad_request_unrelated_to_stream_options_is_not_retried_without_it(
-    server: FakeOpenAI,
+    fake_server: FakeOpenAI,
 ) -> None:
-    chat(server, ErrorReply(400, {"error": {"message": "bad role"}}), TextReply("x")).failed(
+    chat(fake_server, ErrorReply(400, {"error": {"message": "bad role"}}), TextReply("x")).failed(
         BadRequestError
     )
-    assert len(chat_bodies(server)) == 1
+    assert len(chat_bodies(fake_server)) == 1
 
 
 # --------------------------------------------------------------------------- the request body
 
 
-def test_parameters_not_set_are_not_sent(server: FakeOpenAI) -> None:
-    chat(server, TextReply("a"))
-    (body,) = chat_bodies(server)
+def test_parameters_not_set_are_not_sent(fake_server: FakeOpenAI) -> None:
+    chat(fake_server, TextReply("a"))
+    (body,) = chat_bodies(fake_server)
     assert set(body) == {"messages", "model", "max_tokens", "stream", "stream_options"}
     assert body["max_tokens"] == 1024
     assert body["messages"] == MESSAGES
 
 
-def test_parameters_set_are_sent_and_zero_is_sent_as_zero(server: FakeOpenAI) -> None:
+def test_parameters_set_are_sent_and_zero_is_sent_as_zero(fake_server: FakeOpenAI) -> None:
     chat(
-        server,
+        fake_server,
         TextReply("a"),
         temperature=0,
         top_p=1,
@@ -866,17 +872,17 @@ def test_parameters_set_are_sent_and_zero_is_sent_as_zero(server: FakeOpenAI) ->
         stop=["END"],
         max_tokens=7,
     )
-    (body,) = chat_bodies(server)
+    (body,) = chat_bodies(fake_server)
     assert body["temperature"] == 0 and body["seed"] == 0 and body["presence_penalty"] == 0
     assert body["top_p"] == 1 and body["stop"] == ["END"] and body["max_tokens"] == 7
     assert "frequency_penalty" not in body
 
 
-def test_tools_and_tool_choice_are_sent_only_when_given(server: FakeOpenAI) -> None:
+def test_tools_and_tool_choice_are_sent_only_when_given(fake_server: FakeOpenAI) -> None:
     tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
-    chat(server, ToolCallReply([("f", "{}")]), tools=tools, tool_choice="auto")
-    chat(server, TextReply("a"))
-    with_tools, without = chat_bodies(server)
+    chat(fake_server, ToolCallReply([("f", "{}")]), tools=tools, tool_choice="auto")
+    chat(fake_server, TextReply("a"))
+    with_tools, without = chat_bodies(fake_server)
     assert with_tools["tools"] == tools and with_tools["tool_choice"] == "auto"
     assert "tools" not in without and "tool_choice" not in without
 
@@ -895,31 +901,31 @@ def test_tools_and_tool_choice_are_sent_only_when_given(server: FakeOpenAI) -> N
     ids=lambda b: next(iter(b)),
 )
 def test_out_of_range_parameters_fail_before_any_request(
-    server: FakeOpenAI, bad: dict[str, Any]
+    fake_server: FakeOpenAI, bad: dict[str, Any]
 ) -> None:
     with pytest.raises(ConfigurationError) as caught:
-        options(server, **bad)
+        options(fake_server, **bad)
     assert next(iter(bad)) in str(caught.value)
-    assert server.requests == []
+    assert fake_server.requests == []
 
 
 # --------------------------------------------------------------------------- the API key
 
 
-def test_the_api_key_is_sent_as_a_bearer_header(server: FakeOpenAI) -> None:
-    server.api_key = SECRET
-    assert chat(server, TextReply("in")).ok.content == "in"
-    assert server.requests[0].headers["authorization"] == f"Bearer {SECRET}"
+def test_the_api_key_is_sent_as_a_bearer_header(fake_server: FakeOpenAI) -> None:
+    fake_server.api_key = SECRET
+    assert chat(fake_server, TextReply("in")).ok.content == "in"
+    assert fake_server.requests[0].headers["authorization"] == f"Bearer {SECRET}"
 
 
-def test_no_authorization_header_without_a_key(server: FakeOpenAI) -> None:
-    opts = ChatSettings(base_url=server.base_url, model="m").resolve(env={})
-    chat(server, TextReply("a"), opts=opts)
-    assert "authorization" not in server.requests[0].headers
+def test_no_authorization_header_without_a_key(fake_server: FakeOpenAI) -> None:
+    opts = ChatSettings(base_url=fake_server.base_url, model="m").resolve(env={})
+    chat(fake_server, TextReply("a"), opts=opts)
+    assert "authorization" not in fake_server.requests[0].headers
 
 
 def test_the_api_key_never_appears_in_errors_even_when_the_server_echoes_it(
-    server: FakeOpenAI,
+    fake_server: FakeOpenAI,
 ) -> None:
     echo = {
         "error": {
@@ -929,11 +935,11 @@ def test_the_api_key_never_appears_in_errors_even_when_the_server_echoes_it(
         }
     }
     outcomes = [
-        chat(server, ErrorReply(401, echo)),
-        chat(server, ErrorReply(400, f"bad key {SECRET}")),
-        chat(server, RawReply.events([{"error": {"message": f"key {SECRET} revoked"}}])),
-        chat(server, Disconnect(after_tokens=1)),
-        chat(server, Hang(send_headers=False), read_timeout=0.1, max_retries=0),
+        chat(fake_server, ErrorReply(401, echo)),
+        chat(fake_server, ErrorReply(400, f"bad key {SECRET}")),
+        chat(fake_server, RawReply.events([{"error": {"message": f"key {SECRET} revoked"}}])),
+        chat(fake_server, Disconnect(after_tokens=1)),
+        chat(fake_server, Hang(send_headers=False), read_timeout=0.1, max_retries=0),
     ]
     for outcome in outcomes:
         error = outcome.failed()
@@ -948,8 +954,8 @@ def test_the_api_key_never_appears_in_errors_even_when_the_server_echoes_it(
     assert "***" in str(outcomes[0].error)
 
 
-def test_the_api_key_is_not_in_the_repr_of_the_options(server: FakeOpenAI) -> None:
-    opts = options(server)
+def test_the_api_key_is_not_in_the_repr_of_the_options(fake_server: FakeOpenAI) -> None:
+    opts = options(fake_server)
     assert opts.api_key == SECRET
     assert SECRET not in repr(opts)
     assert SECRET not in repr(ChatSettings(api_key=SECRET))
@@ -958,34 +964,34 @@ def test_the_api_key_is_not_in_the_repr_of_the_options(server: FakeOpenAI) -> No
 # --------------------------------------------------------------------------- connection reuse
 
 
-def test_one_connection_is_reused_across_streamed_and_plain_calls(server: FakeOpenAI) -> None:
+def test_one_connection_is_reused_across_streamed_and_plain_calls(fake_server: FakeOpenAI) -> None:
     opened: list[object] = []
-    track = server._track
+    track = fake_server._track
 
     def counting(conn: socket.socket, *, add: bool) -> None:
         if add:
             opened.append(conn)
         track(conn, add=add)
 
-    server._track = counting  # type: ignore[method-assign]
+    fake_server._track = counting  # type: ignore[method-assign]
     client = Client()
 
     async def main() -> None:
         try:
             for stream in (True, True, False, True):
-                opts = options(server, stream=stream)
+                opts = options(fake_server, stream=stream)
                 await client.chat(opts, MESSAGES, ChunkAccumulator())
-            await client.list_models(options(server))
+            await client.list_models(options(fake_server))
             assert len(client._pools) == 1
         finally:
             await client.aclose()
 
     asyncio.run(main())
-    assert len(server.chat_requests) == 4
+    assert len(fake_server.chat_requests) == 4
     assert len(opened) == 1
 
 
-def test_a_plain_http_pool_needs_no_tls_and_follows_no_redirect(server: FakeOpenAI) -> None:
+def test_a_plain_http_pool_needs_no_tls_and_follows_no_redirect(fake_server: FakeOpenAI) -> None:
     client = Client()
 
     async def main() -> None:
@@ -1000,15 +1006,15 @@ def test_a_plain_http_pool_needs_no_tls_and_follows_no_redirect(server: FakeOpen
     asyncio.run(main())
 
 
-def test_one_pool_serves_every_call_on_a_loop(server: FakeOpenAI) -> None:
+def test_one_pool_serves_every_call_on_a_loop(fake_server: FakeOpenAI) -> None:
     client = Client()
 
     async def main() -> None:
         try:
-            await client.chat(options(server), MESSAGES, ChunkAccumulator())
-            pool = client._pool(server.base_url)
-            await client.chat(options(server), MESSAGES, ChunkAccumulator())
-            assert client._pool(server.base_url) is pool
+            await client.chat(options(fake_server), MESSAGES, ChunkAccumulator())
+            pool = client._pool(fake_server.base_url)
+            await client.chat(options(fake_server), MESSAGES, ChunkAccumulator())
+            assert client._pool(fake_server.base_url) is pool
             assert len(client._pools) == 1
         finally:
             await client.aclose()
@@ -1016,7 +1022,7 @@ def test_one_pool_serves_every_call_on_a_loop(server: FakeOpenAI) -> None:
     asyncio.run(main())
 
 
-def test_several_streams_run_concurrently_on_one_client(server: FakeOpenAI) -> None:
+def test_several_streams_run_concurrently_on_one_client(fake_server: FakeOpenAI) -> None:
     # The server answers only once all four requests are in: serialized calls would time out.
     everyone = threading.Barrier(4, timeout=5)
 
@@ -1024,13 +1030,13 @@ def test_several_streams_run_concurrently_on_one_client(server: FakeOpenAI) -> N
         everyone.wait()
         return TextReply(["a", "b", "c"])
 
-    server.default = Dynamic(together)
+    fake_server.default = Dynamic(together)
     client = new_client()
 
     async def main() -> list[Completion]:
         try:
             return await asyncio.gather(
-                *(client.chat(options(server), MESSAGES, ChunkAccumulator()) for _ in range(4))
+                *(client.chat(options(fake_server), MESSAGES, ChunkAccumulator()) for _ in range(4))
             )
         finally:
             await client.aclose()
@@ -1042,11 +1048,11 @@ def test_several_streams_run_concurrently_on_one_client(server: FakeOpenAI) -> N
 # --------------------------------------------------------------------------- /models (22)
 
 
-def models(server: FakeOpenAI, **settings: Any) -> list[ModelInfo]:
+def models(fake_server: FakeOpenAI, **settings: Any) -> list[ModelInfo]:
     async def main() -> list[ModelInfo]:
         client = new_client()
         try:
-            return await client.list_models(options(server, **settings))
+            return await client.list_models(options(fake_server, **settings))
         finally:
             await client.aclose()
 
@@ -1134,37 +1140,37 @@ def test_no_base_url_is_a_connection_error_before_any_request() -> None:
         asyncio.run(main())
 
 
-def test_the_caller_keeps_the_accumulator_when_the_stream_breaks(server: FakeOpenAI) -> None:
-    outcome = chat(server, Disconnect(after_tokens=2, text=["a", "b", "c"]))
+def test_the_caller_keeps_the_accumulator_when_the_stream_breaks(fake_server: FakeOpenAI) -> None:
+    outcome = chat(fake_server, Disconnect(after_tokens=2, text=["a", "b", "c"]))
     outcome.failed(IncompleteStreamError)
     assert outcome.accumulator.content == "ab"
     assert outcome.accumulator.has_output
 
 
-def test_a_usage_chunk_after_finish_is_read(server: FakeOpenAI) -> None:
+def test_a_usage_chunk_after_finish_is_read(fake_server: FakeOpenAI) -> None:
     usage = {"prompt_tokens": 11, "completion_tokens": 2, "total_tokens": 13}
-    completion = chat(server, TextReply(["a", "b"], usage=usage)).ok
+    completion = chat(fake_server, TextReply(["a", "b"], usage=usage)).ok
     assert completion.usage == Usage(11, 2, 13)
 
 
-def test_usage_is_none_when_the_server_sends_none(server: FakeOpenAI) -> None:
-    assert chat(server, TextReply("a", usage=None)).ok.usage is None
+def test_usage_is_none_when_the_server_sends_none(fake_server: FakeOpenAI) -> None:
+    assert chat(fake_server, TextReply("a", usage=None)).ok.usage is None
 
 
-def test_a_tool_call_stream_in_llama_cpp_python_style(server: FakeOpenAI) -> None:
+def test_a_tool_call_stream_in_llama_cpp_python_style(fake_server: FakeOpenAI) -> None:
     spec = ToolCallReply(
         [("get_weather", {"city": "Paris"})], ids=["call_1"], chunk_style="llamacpp"
     )
-    completion = chat(server, spec).ok
+    completion = chat(fake_server, spec).ok
     assert [(c.id, c.name, c.parsed_arguments()) for c in completion.tool_calls] == [
         ("call_1", "get_weather", {"city": "Paris"})
     ]
 
 
-def test_options_are_not_mutated_by_a_call(server: FakeOpenAI) -> None:
-    opts = options(server)
+def test_options_are_not_mutated_by_a_call(fake_server: FakeOpenAI) -> None:
+    opts = options(fake_server)
     before = replace(opts)
-    chat(server, TextReply("a"), opts=opts)
+    chat(fake_server, TextReply("a"), opts=opts)
     assert opts == before
 
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import ast
 import sys
-from pathlib import Path
 
 import grimp
 
-PACKAGE = Path(__file__).resolve().parents[1] / "tf_magics"
+from tests.paths import REPO_ROOT
+
+PACKAGE = REPO_ROOT / "tf_magics"
 MAX_CLASS_LINES = 300
 MAX_FUNCTION_LINES = 60
 

@@ -31,15 +31,15 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from tests.model_server import require_local_extra
+from tests.paths import REPO_ROOT
+from tf_testing.model_server import require_local_extra
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - CI runs 3.11
     tomllib = pytest.importorskip("tomli")
 
-ROOT = Path(__file__).resolve().parents[1]
-BINDER = ROOT / "binder"
+BINDER = REPO_ROOT / "binder"
 REQUIREMENTS = BINDER / "requirements.txt"
 POST_BUILD = BINDER / "postBuild"
 RUNTIME = BINDER / "runtime.txt"
@@ -60,7 +60,7 @@ class Line:
 
 
 def _pyproject() -> dict[str, Any]:
-    with (ROOT / "pyproject.toml").open("rb") as file:
+    with (REPO_ROOT / "pyproject.toml").open("rb") as file:
         data: dict[str, Any] = tomllib.load(file)
     return data
 
@@ -220,7 +220,7 @@ def test_post_build_smoke_test_starts_the_local_model() -> None:
     env = {k: v for k, v in os.environ.items() if k != "TF_MAGICS_LOCAL_MODEL"}
     # postBuild calls `python`: make it this interpreter, importing this checkout.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     run = subprocess.run(
         ["bash", str(POST_BUILD)], capture_output=True, text=True, env=env, timeout=120
     )

@@ -11,8 +11,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.fake_openai import ErrorReply, FakeOpenAI, TextReply, ToolCallReply, make_markdown_tokens
-from tests.kernel_utils import KernelSession, kernel_session
+from tf_testing.fake_openai import ErrorReply, FakeOpenAI, TextReply, ToolCallReply
+from tf_testing.kernels import KernelSession, kernel_session
+from tf_testing.markdown_text import make_markdown_tokens
 
 pytestmark = pytest.mark.kernel
 

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 
 import tf_magics
-from tests.fake_openai import FakeOpenAI, TextReply
 from tf_magics.conversation import Conversation
 from tf_magics.notebook.panel import ChatPanel
 from tf_magics.notebook.panel.html import compact_history_html, sampling_hint, usage_chart_svg
 from tf_magics.notebook.session import NotebookSession, session_for
 from tf_magics.types import Usage
+from tf_testing.fake_openai import FakeOpenAI, TextReply
 
 SECRET = "sk-test-DO-NOT-LEAK-7f3a9c"
 
@@ -404,7 +404,7 @@ def test_retry_streams_into_the_panel_and_replaces_the_last_answer(
 def test_a_failed_retry_is_shown_in_the_panel_and_keeps_the_old_turn(
     ip: Any, make_panel: Any, fake_server: FakeOpenAI
 ) -> None:
-    from tests.fake_openai import ErrorReply
+    from tf_testing.fake_openai import ErrorReply
 
     panel = make_panel()
     chat(ip, "Question")

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.fake_openai import ErrorReply, FakeOpenAI, TextReply
 from tf_magics.notebook.session import NotebookSession, session_for
+from tf_testing.fake_openai import ErrorReply, FakeOpenAI, TextReply
 
 
 def run(ip: Any, source: str) -> Any:
@@ -258,7 +258,7 @@ def test_help_flags_do_not_exit(ip: Any, flag: str) -> None:
 
 
 def test_tools_flag_and_tools_commands(ip: Any, fake_server: FakeOpenAI, capsys: Any) -> None:
-    from tests.fake_openai import ToolCallReply
+    from tf_testing.fake_openai import ToolCallReply
 
     ip.run_cell(
         "def lookup(term: str) -> str:\n"
