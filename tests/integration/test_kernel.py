@@ -9,6 +9,7 @@ from typing import Any
 
 import nbformat
 import pytest
+from jupyter_core.utils import ensure_event_loop
 from nbclient import NotebookClient
 
 from tf_testing.fake_openai import ErrorReply, FakeOpenAI, TextReply, ToolCallReply
@@ -75,6 +76,8 @@ def test_interrupt_keeps_the_partial_reply_and_the_next_cell_works(
         while not any("word5" in text for text in seen) and time.monotonic() < deadline:
             time.sleep(0.02)
         kernel.manager.interrupt_kernel()
+        # jupyter_core ran that on a new event loop for this thread: close it with the thread.
+        ensure_event_loop().close()
 
     interrupter = threading.Thread(target=interrupt_when_streaming, daemon=True)
     interrupter.start()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -11,6 +11,7 @@ import pytest
 
 from tf_magics import Chat, ToolRegistry
 from tf_magics.client.http import Client
+from tf_magics.engine import observer_for, run_blocking
 from tf_magics.events import ContentDelta, Event
 from tf_magics.local import LocalServer
 from tf_testing.model_server import require_local_extra
@@ -34,19 +35,35 @@ class RecordingTransport(httpx.AsyncBaseTransport):
         await self.inner.aclose()
 
 
-def _chat(server: LocalServer, **settings: Any) -> tuple[Chat, RecordingTransport]:
-    transport = RecordingTransport()
-    chat = Chat(
-        base_url=server.base_url,
-        client=Client(transport=transport),
-        tools=ToolRegistry(),
-        **settings,
-    )
-    return chat, transport
+MakeChat = Callable[..., tuple[Chat, RecordingTransport]]
 
 
-def test_streamed_two_turn_conversation(llama_server: LocalServer) -> None:
-    chat, sent = _chat(llama_server, temperature=0, max_tokens=48, seed=1)
+@pytest.fixture
+def make_chat() -> Iterator[MakeChat]:
+    """``make_chat(server, **settings)``: a Chat with its own recording client, closed afterwards.
+
+    ``Chat.ask`` opens the client's connection pool on tf_magics' private event loop, so it is
+    closed there too: a pool that is merely dropped leaves its keep-alive sockets open.
+    """
+    clients: list[Client] = []
+
+    def make(server: LocalServer, **settings: Any) -> tuple[Chat, RecordingTransport]:
+        transport = RecordingTransport()
+        clients.append(Client(transport=transport))
+        chat = Chat(base_url=server.base_url, client=clients[-1], tools=ToolRegistry(), **settings)
+        return chat, transport
+
+    yield make
+    for client in clients:
+        _close_on_the_private_loop(client)
+
+
+def _close_on_the_private_loop(client: Client) -> None:
+    run_blocking(lambda _bridge: client.aclose(), observer_for(None, None))
+
+
+def test_streamed_two_turn_conversation(llama_server: LocalServer, make_chat: MakeChat) -> None:
+    chat, sent = make_chat(llama_server, temperature=0, max_tokens=48, seed=1)
     chat.system = "You are a helpful assistant. Answer in one short sentence."
     tokens: list[str] = []
 
@@ -68,22 +85,24 @@ def test_streamed_two_turn_conversation(llama_server: LocalServer) -> None:
         assert unset not in body
 
 
-def test_non_streaming_call(llama_server: LocalServer) -> None:
-    chat, sent = _chat(llama_server, temperature=0, max_tokens=16, stream=False)
+def test_non_streaming_call(llama_server: LocalServer, make_chat: MakeChat) -> None:
+    chat, sent = make_chat(llama_server, temperature=0, max_tokens=16, stream=False)
     reply = chat.ask("Say hello.")
     assert reply.text.strip()
     assert reply.usage is not None and reply.usage.completion_tokens  # usage when not streaming
     assert sent.bodies[-1]["stream"] is False and "stream_options" not in sent.bodies[-1]
 
 
-def test_max_tokens_cut_is_reported_as_length(llama_server: LocalServer) -> None:
-    chat, _ = _chat(llama_server, temperature=0, max_tokens=4)
+def test_max_tokens_cut_is_reported_as_length(
+    llama_server: LocalServer, make_chat: MakeChat
+) -> None:
+    chat, _ = make_chat(llama_server, temperature=0, max_tokens=4)
     reply = chat.ask("Write a long story about a dragon.")
     assert reply.finish_kind == "length"
 
 
-def test_models_are_listed(llama_server: LocalServer) -> None:
-    chat, _ = _chat(llama_server)
+def test_models_are_listed(llama_server: LocalServer, make_chat: MakeChat) -> None:
+    chat, _ = make_chat(llama_server)
     assert [m.id for m in chat.models()] == [llama_server.model]
 
 
@@ -95,15 +114,15 @@ def function_calling_server() -> Iterator[LocalServer]:
         yield server
 
 
-def test_text_goes_to_the_model_unescaped(llama_server: LocalServer) -> None:
-    chat, _ = _chat(llama_server, temperature=0, max_tokens=24)
+def test_text_goes_to_the_model_unescaped(llama_server: LocalServer, make_chat: MakeChat) -> None:
+    chat, _ = make_chat(llama_server, temperature=0, max_tokens=24)
     reply = chat.ask("Repeat exactly: it's <b>bold</b> & 'quoted'")
     assert "&#39;" not in reply.text and "&lt;" not in reply.text and "&amp;" not in reply.text
 
 
 @pytest.mark.parametrize("chat_format", ["model template", "chatml-function-calling"])
 def test_the_model_calls_a_registered_function(
-    request: pytest.FixtureRequest, chat_format: str
+    request: pytest.FixtureRequest, chat_format: str, make_chat: MakeChat
 ) -> None:
     name = "llama_server" if chat_format == "model template" else "function_calling_server"
     llama_server: LocalServer = request.getfixturevalue(name)
@@ -114,7 +133,7 @@ def test_the_model_calls_a_registered_function(
         seen.append(city)
         return f"It is sunny and 22 degrees in {city}."
 
-    chat, sent = _chat(llama_server, temperature=0, max_tokens=64)
+    chat, sent = make_chat(llama_server, temperature=0, max_tokens=64)
     chat.tools.add(get_weather)
     # The 135M model will not choose a tool on its own reliably: force it on the first request.
     reply = chat.ask("What is the weather in Paris?", tool_choice="get_weather")

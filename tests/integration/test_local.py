@@ -437,6 +437,8 @@ def test_server_dies_with_its_parent_but_not_with_its_interrupt(model_installed:
     finally:
         parent.kill()
         parent.wait(10)
+        if parent.stdout is not None:
+            parent.stdout.close()
         if server_pid is not None and not process_gone(server_pid):
             os.kill(server_pid, signal.SIGKILL)
         if log_path is not None:  # nobody was left to remove it

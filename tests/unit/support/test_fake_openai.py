@@ -564,20 +564,17 @@ def test_split_tokens_round_trips() -> None:
 
 
 def test_command_line_server_prints_its_url_and_serves() -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tf_testing.fake_openai", "--tokens", "50", "--rate", "1000"],
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        base_url = process.stdout.readline().strip()
-        assert base_url.startswith("http://127.0.0.1:")
-        assert base_url.endswith("/v1")
-        with httpx.Client(base_url=base_url, timeout=5) as http:
-            payloads = events(chat(http).text)
-        assert content_of(payloads) == "".join(make_markdown_tokens(50))
-    finally:
-        process.terminate()
-        assert process.wait(timeout=5) == 0
+    command = [sys.executable, "-m", "tf_testing.fake_openai", "--tokens", "50", "--rate", "1000"]
+    # As a context manager, Popen closes the stdout pipe when done (no unclosed file left behind).
+    with subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stdout is not None
+            base_url = process.stdout.readline().strip()
+            assert base_url.startswith("http://127.0.0.1:")
+            assert base_url.endswith("/v1")
+            with httpx.Client(base_url=base_url, timeout=5) as http:
+                payloads = events(chat(http).text)
+            assert content_of(payloads) == "".join(make_markdown_tokens(50))
+        finally:
+            process.terminate()
+            assert process.wait(timeout=5) == 0
