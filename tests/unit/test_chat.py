@@ -5,11 +5,13 @@ import os
 import signal
 import threading
 import time
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 import pytest
 
-from tf_magics import Chat
+from tf_magics import Chat, Reply
+from tf_magics.client import ModelInfo
 from tf_magics.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -19,6 +21,8 @@ from tf_magics.errors import (
 )
 from tf_magics.events import ContentDelta, Event, Retrying
 from tf_testing.fake_openai import Disconnect, ErrorReply, FakeOpenAI, MidStreamError, TextReply
+
+T = TypeVar("T")
 
 
 def _chat(server: FakeOpenAI, **settings: Any) -> Chat:
@@ -85,7 +89,7 @@ def test_one_off_question_neither_sends_nor_changes_history(fake_server: FakeOpe
     ]
 
 
-def test_await_send_works_from_async_code(fake_server: FakeOpenAI) -> None:
+def test_await_aask_works_from_async_code(fake_server: FakeOpenAI) -> None:
     chat = _chat(fake_server)
 
     async def main() -> str:
@@ -114,6 +118,101 @@ def test_a_failed_retry_puts_the_old_turn_back(fake_server: FakeOpenAI) -> None:
     with pytest.raises(ServerError):
         chat.retry()
     assert [m.content for m in chat.conversation.messages] == ["question", "keep me"]
+
+
+# -- the async API (await in a cell or a script) --------------------------------------------------
+
+
+def run_async(chat: Chat, coroutine: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(coroutine)``, then close the connection pool the chat opened on that loop.
+
+    ``asyncio.run`` closes its event loop but cannot know about the client's pool for it.
+    """
+
+    async def main() -> T:
+        try:
+            return await coroutine
+        finally:
+            await chat.client.aclose()
+
+    return asyncio.run(main())
+
+
+def test_aretry_replaces_the_last_answer(fake_server: FakeOpenAI) -> None:
+    chat = _chat(fake_server)
+    fake_server.enqueue(TextReply("first"), TextReply("second"))
+    chat.ask("question")
+    reply = run_async(chat, chat.aretry(temperature=1.0))
+    assert reply.text == "second"
+    assert chat.last_reply is reply
+    assert [m.content for m in chat.conversation.messages] == ["question", "second"]
+    assert fake_server.chat_requests[1]["temperature"] == 1.0
+    assert fake_server.chat_requests[1]["messages"] == [{"role": "user", "content": "question"}]
+
+
+def test_a_failed_aretry_puts_the_old_turn_back(fake_server: FakeOpenAI) -> None:
+    chat = _chat(fake_server)
+    fake_server.enqueue(TextReply("keep me"), ErrorReply(500, {"error": {"message": "boom"}}))
+    chat.ask("question")
+    with pytest.raises(ServerError):
+        run_async(chat, chat.aretry())
+    assert [m.content for m in chat.conversation.messages] == ["question", "keep me"]
+
+
+def test_an_aretry_cut_mid_stream_keeps_the_old_answer_and_then_the_partial_one(
+    fake_server: FakeOpenAI,
+) -> None:
+    chat = _chat(fake_server)
+    fake_server.enqueue(TextReply("keep me"), Disconnect(after_tokens=2, text="one two three"))
+    chat.ask("question")
+    with pytest.raises(IncompleteStreamError):
+        run_async(chat, chat.aretry())
+    messages = chat.conversation.messages
+    assert [m.content for m in messages] == ["question", "keep me", "question", "one two"]
+    assert not messages[1].partial and messages[3].partial
+
+
+def test_aretry_with_nothing_to_retry_says_so_and_sends_nothing(fake_server: FakeOpenAI) -> None:
+    chat = _chat(fake_server)
+    with pytest.raises(ConfigurationError, match="no previous question"):
+        run_async(chat, chat.aretry())
+    assert fake_server.requests == []
+
+
+def test_amodels_lists_the_servers_models(fake_server: FakeOpenAI) -> None:
+    fake_server.models = ["small", {"id": "large", "owned_by": "lab", "context_length": 8192}]
+    chat = _chat(fake_server)
+    models = run_async(chat, chat.amodels())
+    assert models == [
+        ModelInfo("small", owned_by="fake-openai"),
+        ModelInfo("large", owned_by="lab", context_length=8192),
+    ]
+    (request,) = fake_server.requests
+    assert (request.method, request.path) == ("GET", "/v1/models")
+
+
+def test_amodels_answer_is_the_default_model_of_the_next_question(fake_server: FakeOpenAI) -> None:
+    fake_server.models = ["small", "large"]
+    chat = Chat(base_url=fake_server.base_url, max_retries=0)  # no model set
+    run_async(chat, chat.amodels())
+    chat.ask("hi")
+    assert fake_server.chat_requests[0]["model"] == "small"
+    assert [r.path for r in fake_server.requests] == ["/v1/models", "/v1/chat/completions"]
+
+
+def test_deprecated_send_still_answers_and_warns_to_use_aask(fake_server: FakeOpenAI) -> None:
+    chat = _chat(fake_server)
+    fake_server.enqueue(TextReply("still here"))
+
+    async def old_code() -> Reply:
+        return await chat.send("hello", temperature=0.5)  # aask's parameters still pass through
+
+    with pytest.warns(DeprecationWarning, match=r"aask") as warned:
+        reply = run_async(chat, old_code())
+    assert reply.text == "still here"
+    assert fake_server.chat_requests[0]["messages"] == [{"role": "user", "content": "hello"}]
+    assert fake_server.chat_requests[0]["temperature"] == 0.5
+    assert [w.filename for w in warned] == [__file__]  # it points at the caller's line
 
 
 def test_an_error_before_any_token_rolls_the_question_back(fake_server: FakeOpenAI) -> None:
