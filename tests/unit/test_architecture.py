@@ -2,8 +2,9 @@
 
 The layers themselves are checked by import-linter (``lint-imports`` in the test command, with
 the contracts in ``pyproject.toml``); this file checks what import-linter does not: that no two
-modules import each other, even through function-level or ``TYPE_CHECKING`` imports, and the
-size limits a newcomer relies on to read a module in one sitting.
+modules import each other, even through function-level or ``TYPE_CHECKING`` imports, the size
+limits a newcomer relies on to read a module in one sitting, and the direction between the
+library, the test support (``tf_testing``), the benchmarks and the test suite.
 """
 
 from __future__ import annotations
@@ -92,3 +93,22 @@ def test_no_function_is_longer_than_a_screen() -> None:
     functions = _sizes((ast.FunctionDef, ast.AsyncFunctionDef))
     too_big = [f"{where} ({n} lines)" for where, n in functions if n > MAX_FUNCTION_LINES]
     assert too_big == []
+
+
+def test_the_library_the_test_support_and_the_benchmarks_import_in_one_direction() -> None:
+    # tests -> benchmarks? never; benchmarks -> tf_testing -> tf_magics; nothing imports tests.
+    graph = grimp.build_graph("tf_magics", "tf_testing", "benchmarks", "tests", cache_dir=None)
+    forbidden = [
+        ("tf_magics", "tf_testing"),
+        ("tf_magics", "benchmarks"),
+        ("tf_magics", "tests"),
+        ("tf_testing", "benchmarks"),
+        ("tf_testing", "tests"),
+        ("benchmarks", "tests"),
+    ]
+    found = [
+        f"{importer} -> {imported}"
+        for importer, imported in forbidden
+        if graph.chain_exists(importer, imported, as_packages=True)
+    ]
+    assert found == []
