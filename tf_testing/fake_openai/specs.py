@@ -64,7 +64,7 @@ _DONE = b"data: [DONE]\n\n"
 _TOKEN_RE = re.compile(r"\s*\S+|\s+")
 
 
-# --------------------------------------------------------------------------- helpers
+# --------------------------------------------------------------------------- framing helpers
 
 
 def split_tokens(text: str) -> list[str]:
@@ -143,6 +143,9 @@ def _split_evenly(text: str, parts: int) -> list[str]:
         return []
     size = max(1, math.ceil(len(text) / max(1, parts)))
     return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+# --------------------------------------------------------------------------- streamed chunks
 
 
 def _timeline(events: Sequence[tuple[bool, bytes]], rate: float | None, delay: float) -> list[Part]:
