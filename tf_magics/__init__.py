@@ -54,6 +54,7 @@ from .errors import (
     ToolDefinitionError,
     ToolReplacedWarning,
     ToolSchemaWarning,
+    TurnInProgressError,
     ValidationError,
 )
 from .events import (
@@ -124,6 +125,7 @@ __all__ = [
     "ToolReplacedWarning",
     "ToolResult",
     "ToolSchemaWarning",
+    "TurnInProgressError",
     "Usage",
     "ValidationError",
     "__version__",

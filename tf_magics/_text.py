@@ -9,10 +9,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["MASK", "exception_text", "one_line", "redact", "truncate"]
+__all__ = [
+    "MASK",
+    "SurrogateJoiner",
+    "clean_text",
+    "exception_text",
+    "one_line",
+    "redact",
+    "truncate",
+]
 
 #: What a masked secret is replaced with.
 MASK = "***"
+_HIGH_SURROGATES = range(0xD800, 0xDC00)
 
 
 def truncate(text: str, limit: int, *, count: bool = False) -> str:
@@ -70,3 +79,45 @@ def _redact(value: Any, words: list[str]) -> Any:
     if isinstance(value, (list, tuple)):
         return type(value)(_redact(v, words) for v in value)
     return value
+
+
+def clean_text(text: str) -> str:
+    r"""``text`` that can always be encoded: surrogate pairs joined, lone surrogates replaced.
+
+    JSON lets a server (or a file, or a tool) send ``"\ud83d\ude00"`` as two escapes, which
+    Python decodes to two surrogate code points, or send half of such a pair; neither can be
+    encoded to UTF-8, so one such character would break every later request of a conversation.
+    A pair becomes the character it stands for and a lone half becomes U+FFFD.
+    """
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # UTF-16 joins a surrogate pair into its character, and decodes a lone half as U+FFFD.
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
+
+
+class SurrogateJoiner:
+    """:func:`clean_text` for text that arrives in pieces (a surrogate pair may be split).
+
+    A high surrogate at the end of a piece is held back until the next piece says whether its
+    other half follows.
+    """
+
+    def __init__(self) -> None:
+        self._held = ""
+
+    def feed(self, piece: str) -> str:
+        """The clean text of ``piece`` that can be released now."""
+        if self._held:
+            piece, self._held = self._held + piece, ""
+        if piece and ord(piece[-1]) in _HIGH_SURROGATES:
+            piece, self._held = piece[:-1], piece[-1]
+        return clean_text(piece)
+
+    def flush(self) -> str:
+        """Whatever was held back (a lone half, replaced)."""
+        held, self._held = self._held, ""
+        return clean_text(held)

@@ -21,16 +21,15 @@ from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ._public import public
+from ._text import clean_text
 from .client import ModelInfo, RequestOptions
 from .client.http import Client
 from .conversation import Conversation, Turn
 from .engine import (
-    LOCAL_SOURCE,
     Bridge,
     DirectBridge,
     TurnLoop,
     TurnObserver,
-    default_model,
     interrupted_error,
     local_endpoint,
     observer_for,
@@ -197,6 +196,7 @@ class Chat:
             On any failure; API errors carry the partial ``reply``. Ctrl-C raises
             :class:`~tf_magics.errors.StreamInterrupted` after keeping the partial reply.
         """
+        _check_text(text)
         options = self._options(overrides)
         watcher = observer_for(observer, on_event)
         holder: dict[str, TurnLoop] = {}
@@ -225,6 +225,7 @@ class Chat:
         **overrides: Any,
     ) -> Reply:
         """Async version of :meth:`ask` (same parameters), for ``await`` in a cell or a script."""
+        _check_text(text)
         options = self._options(overrides)
         bridge = DirectBridge(observer_for(observer, on_event))
         return await self._turn(text, bridge, options, history, tools, tool_choice, {})
@@ -311,10 +312,25 @@ class Chat:
         tool_choice: Any,
         holder: dict[str, TurnLoop],
     ) -> Reply:
-        options = await local_endpoint(bridge, options)
         conversation = self.conversation
         if not history:
             conversation = Conversation(self.conversation.system, name=self.conversation.name)
+        with conversation.turn():  # one turn at a time: a second is refused, not interleaved
+            return await self._run_turn(
+                text, conversation, bridge, options, tools, tool_choice, holder
+            )
+
+    async def _run_turn(
+        self,
+        text: str,
+        conversation: Conversation,
+        bridge: Bridge,
+        options: RequestOptions,
+        tools: Iterable[Callable[..., Any]] | None,
+        tool_choice: Any,
+        holder: dict[str, TurnLoop],
+    ) -> Reply:
+        options = await local_endpoint(bridge, options)
         registry = self.tools
         if tools is not None:
             registry = self.tools.copy()
@@ -325,38 +341,18 @@ class Chat:
             conversation=conversation,
             options=options,
             bridge=bridge,
-            registry=registry if len(registry.enabled()) else None,
+            registry=registry,
             tool_choice=_tool_choice(tool_choice),
             confirm=self.confirm,
             max_result_chars=self.settings.tool_result_max_chars,
+            tool_timeout=self.settings.tool_timeout,
+            history_limit=(self.settings.history_max_turns, self.settings.history_max_tokens),
         )
         holder["turn"] = turn
-        turn.options = await default_model(self.client, options, turn.note)
-        turn.reply.requested_model = turn.options.model
-        if options.base_url_source == LOCAL_SOURCE:
-            from .local import LOCAL_MODEL_DESCRIPTION
-
-            turn.reply.model_note = LOCAL_MODEL_DESCRIPTION
-        self._auto_trim(turn, conversation)
         try:
-            reply = await turn.run(text)
+            return await turn.run(clean_text(text))
         finally:
             self.last_reply = turn.reply
-        return reply
-
-    def _auto_trim(self, turn: TurnLoop, conversation: Conversation) -> None:
-        max_turns = self.settings.history_max_turns
-        max_tokens = self.settings.history_max_tokens
-        if max_turns is None and max_tokens is None:
-            return
-        # The new question is not in the history yet: leave room for it.
-        report = conversation.trim(
-            max_tokens=max_tokens,
-            max_turns=None if max_turns is None else max(0, max_turns - 1),
-            keep_last=0,
-        )
-        if report:
-            turn.note(str(report))
 
 
 def _registry(tools: Any) -> ToolRegistry:
@@ -370,6 +366,14 @@ def _registry(tools: Any) -> ToolRegistry:
     for function in tools:
         registry.add(function)
     return registry
+
+
+def _check_text(text: Any) -> None:
+    if not isinstance(text, str):
+        raise ConfigurationError(
+            f"The message must be text (a str), not {type(text).__name__}.",
+            hint="Pass the question as a string, e.g. chat.ask('What is a p-value?').",
+        )
 
 
 def _tool_choice(choice: Any) -> Any:

@@ -17,16 +17,18 @@ token) otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import copy
-import json
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import reduce
-from pathlib import Path
 from typing import Any
 
 from . import conversation_file
 from ._public import public
+from ._text import clean_text
+from .errors import TurnInProgressError
 from .types import Completion, Message, ToolResult, Usage
 
 __all__ = ["Conversation", "TrimReport", "Turn", "estimate_tokens"]
@@ -92,7 +94,7 @@ class TrimReport:
 
 
 @public
-class Conversation:
+class Conversation(conversation_file.SavedForm):
     """An ordered chat history with a system prompt at index 0.
 
     Parameters
@@ -115,6 +117,7 @@ class Conversation:
         self.name = name
         self._system: Message | None = None
         self._messages: list[Message] = []
+        self._turn_lock = threading.Lock()
         for message in messages or []:
             if message.role == "system":
                 self._system = copy.copy(message)
@@ -135,9 +138,9 @@ class Conversation:
         if text is None or not text.strip():
             self._system = None
         elif self._system is None:
-            self._system = Message(role="system", content=text)
+            self._system = Message(role="system", content=clean_text(text))
         else:
-            self._system.content = text
+            self._system.content = clean_text(text)
 
     @property
     def messages(self) -> list[Message]:
@@ -207,6 +210,26 @@ class Conversation:
         return sum(estimate_tokens(m) for m in messages)
 
     # -- changing --
+
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[None]:
+        """Hold the conversation for one turn; a second turn meanwhile is refused.
+
+        Raises
+        ------
+        TurnInProgressError
+            When a turn is already running on this conversation.
+        """
+        if not self._turn_lock.acquire(blocking=False):
+            raise TurnInProgressError(
+                f"Conversation {self.name!r} is already waiting for a reply.",
+                hint="Await the first turn before sending another, or use chat.fork() to talk "
+                "in parallel.",
+            )
+        try:
+            yield
+        finally:
+            self._turn_lock.release()
 
     def add_user(self, text: str) -> Message:
         """Append a user message (pending tool calls are answered as skipped first)."""
@@ -322,24 +345,11 @@ class Conversation:
         TrimReport
             What was dropped; falsy when nothing was.
         """
-        turns = self.turns()
-        before = self.estimate_tokens()
-        # Reported usage makes the estimate exact: scale every message's estimate to match it.
-        scale = before / max(1, sum(estimate_tokens(m) for m in self.messages))
-        sizes = [sum(estimate_tokens(m) for m in t.messages) * scale for t in turns]
-        drop = _turns_to_drop(sizes, before, max_tokens, max_turns, keep_last)
-        if drop == 0:
-            return TrimReport(tokens_before=before, tokens_after=before)
-        dropped_messages = sum(len(t.messages) for t in turns[:drop])
-        del self._messages[:dropped_messages]
-        after = sum(estimate_tokens(m) for m in self.messages)
-        return TrimReport(
-            dropped_turns=drop,
-            dropped_messages=dropped_messages,
-            tokens_before=before,
-            tokens_after=min(before, round(after * scale)),
-            reason=_trim_reason(max_tokens, max_turns),
+        report = _plan_trim(
+            self.turns(), self.messages, self.estimate_tokens(), max_tokens, max_turns, keep_last
         )
+        del self._messages[: report.dropped_messages]
+        return report
 
     # -- sending --
 
@@ -351,47 +361,31 @@ class Conversation:
         """
         return _wire(self.messages)
 
-    # -- saving --
 
-    def to_dict(self) -> dict[str, Any]:
-        """A lossless JSON-compatible form (see :meth:`from_dict`)."""
-        return conversation_file.dump(self.name, self.messages)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | list[Any]) -> Conversation:
-        """Rebuild a conversation from :meth:`to_dict` output or an OpenAI ``messages`` list.
-
-        Raises
-        ------
-        ValueError
-            Naming the first problem, when ``data`` is not a valid conversation.
-        """
-        name, messages = conversation_file.read(data)
-        return cls(name=name, messages=messages)
-
-    def to_json(self, *, indent: int | None = 2) -> str:
-        """The conversation as JSON text."""
-        return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent)
-
-    @classmethod
-    def from_json(cls, text: str) -> Conversation:
-        """Rebuild a conversation from :meth:`to_json` output (see :meth:`from_dict`)."""
-        return cls.from_dict(conversation_file.parse(text))
-
-    def save(self, path: str | Path) -> Path:
-        """Write the conversation as JSON (no API key or setting is ever part of it)."""
-        target = Path(path)
-        target.write_text(self.to_json() + "\n", encoding="utf-8")
-        return target
-
-    @classmethod
-    def load(cls, path: str | Path) -> Conversation:
-        """Read a conversation saved with :meth:`save` (all of it, or nothing)."""
-        return cls.from_json(Path(path).read_text(encoding="utf-8"))
-
-    def to_markdown(self) -> str:
-        """The conversation as a readable Markdown document."""
-        return conversation_file.to_markdown(self.name, self.messages)
+def _plan_trim(
+    turns: list[Turn],
+    messages: list[Message],
+    before: int,
+    max_tokens: int | None,
+    max_turns: int | None,
+    keep_last: int,
+) -> TrimReport:
+    """What trimming to these limits drops (the oldest whole turns), as a report."""
+    # Reported usage makes the estimate exact: scale every message's estimate to match it.
+    scale = before / max(1, sum(estimate_tokens(m) for m in messages))
+    sizes = [sum(estimate_tokens(m) for m in t.messages) * scale for t in turns]
+    drop = _turns_to_drop(sizes, before, max_tokens, max_turns, keep_last)
+    if drop == 0:
+        return TrimReport(tokens_before=before, tokens_after=before)
+    dropped = [m for t in turns[:drop] for m in t.messages]
+    after = sum(estimate_tokens(m) for m in messages) - sum(estimate_tokens(m) for m in dropped)
+    return TrimReport(
+        dropped_turns=drop,
+        dropped_messages=len(dropped),
+        tokens_before=before,
+        tokens_after=min(before, round(after * scale)),
+        reason=_trim_reason(max_tokens, max_turns),
+    )
 
 
 def _turns_to_drop(

@@ -11,6 +11,7 @@ instead of a traceback, and still fails the cell so Run All and papermill stop.
     ├── ToolDefinitionError       a callable that cannot be described as a tool (also a TypeError)
     ├── ValidationError           a JSON value does not fit its Python type (also a ValueError)
     │   └── ToolArgumentError     the arguments of a tool call do not fit its parameters
+    ├── TurnInProgressError       a conversation is already waiting for a reply
     └── APIError                  anything the server or the network did
         ├── APIConnectionError    could not reach the base URL
         │   └── APITimeoutError   connect/read timed out
@@ -66,6 +67,7 @@ __all__ = [
     "ToolDefinitionError",
     "ToolReplacedWarning",
     "ToolSchemaWarning",
+    "TurnInProgressError",
     "ValidationError",
 ]
 
@@ -121,6 +123,13 @@ class ValidationError(TFMagicsError, ValueError):
 
 class ToolArgumentError(ValidationError):
     """The arguments of a tool call do not fit the tool's parameters."""
+
+
+class TurnInProgressError(TFMagicsError, RuntimeError):
+    """A turn was started on a conversation that is already waiting for a reply.
+
+    Two turns at once would interleave their messages; the second is refused instead.
+    """
 
 
 class APIError(TFMagicsError):

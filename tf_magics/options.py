@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -48,6 +49,7 @@ Widget = Literal["slider", "whole", "seed", "tags", "toggle"]
 RESERVED_BODY_KEYS = frozenset(
     ("messages", "model", "stream", "stream_options", "tools", "tool_choice", "n")
 )
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 #: Fields that bound the reply's length; ``max_tokens`` is the one setting for it.
 _LENGTH_KEYS = frozenset(("max_tokens", "max_completion_tokens", "max_new_tokens", "num_predict"))
 
@@ -259,6 +261,15 @@ def _base_url(value: str | None) -> str | None:
     return None if value is None else check_base_url(value)
 
 
+def _env_name(value: str | None) -> str | None:
+    if value is not None and not _ENV_NAME.fullmatch(value):
+        raise ConfigurationError(
+            f"api_key_env must name an environment variable, got {truncate(value, 60)!r}.",
+            hint="For example api_key_env=TOKEN_FACTORY_API_KEY.",
+        )
+    return value
+
+
 def _extra_body(value: dict[str, Any]) -> dict[str, Any]:
     reserved = sorted(set(value) & RESERVED_BODY_KEYS)
     if reserved:
@@ -396,12 +407,36 @@ OPTIONS: tuple[Option, ...] = (
         high=86_400,
     ),
     Option(
+        "first_token_timeout",
+        "float",
+        "Seconds to wait for the first token of a reply, keep-alive messages or not (unset: "
+        "read_timeout).",
+        low=0.001,
+        high=86_400,
+    ),
+    Option(
+        "reply_timeout",
+        "float",
+        "Seconds a whole reply may take, from the request to its last token (unset: no bound).",
+        low=0.001,
+        high=86_400,
+    ),
+    Option(
         "max_retries",
         "int",
         "Retries of a failed request before any reply arrived.",
         default=2,
         low=0,
         high=20,
+    ),
+    Option(
+        "max_retry_wait",
+        "float",
+        "The longest wait a server may ask for (Retry-After) before a retry; a longer one is "
+        "reported instead of waited for.",
+        default=60.0,
+        low=0.0,
+        high=3600,
     ),
     Option(
         "max_tool_rounds",
@@ -436,6 +471,34 @@ OPTIONS: tuple[Option, ...] = (
         "Tool results longer than this are cut (with a note) before being sent.",
         default=20_000,
         low=1,
+    ),
+    Option(
+        "tool_timeout",
+        "float",
+        "Seconds an async tool may run before it is stopped and the model told so (unset: no "
+        "bound; a sync tool runs in the notebook and stops only with the interrupt button).",
+        low=0.001,
+        high=86_400,
+    ),
+    Option(
+        "api_key_env",
+        "str",
+        "The environment variable whose key is sent to base_url, whatever its address (by "
+        "default a key goes only to the address it was issued for).",
+        validator=_env_name,
+    ),
+    Option(
+        "allow_http_key",
+        "bool",
+        "Allow sending the API key over plain http to another machine (it travels unencrypted).",
+        default=False,
+    ),
+    Option(
+        "remote_images",
+        "bool",
+        "Show images from the web in replies. Off: they are shown as links, so a reply cannot "
+        "make the notebook load an address of its choosing when it renders.",
+        default=False,
     ),
 )
 

@@ -49,6 +49,8 @@ class Reply:
         A word about the model shown next to its name (the built-in demo model says so).
     requested_model
         The model the request named (the server may report another name).
+    key_source
+        Where the API key sent with the turn came from (``None``: no key was sent).
     """
 
     text: str = ""
@@ -62,6 +64,7 @@ class Reply:
     error: str | None = None
     model_note: str | None = None
     requested_model: str | None = None
+    key_source: str | None = None
 
     def __str__(self) -> str:
         return self.text
@@ -145,7 +148,9 @@ class Reply:
         }
 
     def _repr_markdown_(self) -> str:
-        return self.text
+        from .render import markdown_images_as_links
+
+        return markdown_images_as_links(self.text)
 
     def _repr_html_(self) -> str:
         from .render.markdown import render_markdown

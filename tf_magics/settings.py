@@ -9,15 +9,16 @@ options in :mod:`tf_magics.options`.
 Environment variables, read when a request is made (so ``os.environ`` changes apply):
 
 ``TOKEN_FACTORY_API_KEY`` / ``TOKEN_FACTORY_BASE_URL``
-    Key and base URL (including ``/v1``). A key without a base URL means Token Factory's public
-    endpoint.
+    Key and base URL (``https://<your host>/v1``). A key without a base URL is refused: several
+    providers sell a "Token Factory", so the host is never guessed.
 ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL``
     Used only when no ``TOKEN_FACTORY_*`` variable is set; a key alone means OpenAI's endpoint.
 ``TOKEN_FACTORY_MODEL``
     The default model.
 
-The two pairs are never mixed: an ``OPENAI_API_KEY`` is not sent to a ``TOKEN_FACTORY_BASE_URL``.
-The API key is not a trait, so it never appears in ``%config`` output, a repr, the panel's widget
+A key goes only to the origin it was issued for (:mod:`tf_magics.credentials`): the two pairs are
+never mixed, and another base URL gets no environment key unless ``api_key_env`` binds one. The
+API key is not a trait, so it never appears in ``%config`` output, a repr, the panel's widget
 state or a saved file.
 """
 
@@ -32,15 +33,15 @@ from traitlets.config import Configurable
 
 from ._public import public
 from .client.request import RequestOptions
+from .credentials import Endpoint, resolve_endpoint
 from .errors import ConfigurationError
-from .options import LOCAL, OPTIONS, Option, check_base_url
+from .options import LOCAL, OPTIONS, Option
 
 __all__ = ["LOCAL", "ChatSettings", "RequestOptions"]
 
-TOKEN_FACTORY_URL = "https://api.tokenfactory.nebius.com/v1"
-OPENAI_URL = "https://api.openai.com/v1"
 
 _NAMES = tuple(spec.name for spec in OPTIONS)
+_WIRE = tuple(spec for spec in OPTIONS if spec.wire)
 
 
 def _is_blank(value: str | None) -> bool:
@@ -129,46 +130,27 @@ class ChatSettings(Configurable):
 
     # -- resolution --
 
-    def endpoint(self, env: Mapping[str, str] | None = None) -> tuple[str | None, str | None, str]:
-        """Resolve ``(base_url, api_key, where_from)`` from this object and the environment.
+    def endpoint(self, env: Mapping[str, str] | None = None) -> Endpoint:
+        """Where a request would go and with which key (see :mod:`tf_magics.credentials`).
 
-        ``where_from`` names the source of the base URL (for messages); the key itself is never
-        part of a message.
+        Never raises: a configuration that must be refused carries its reason in ``problem``,
+        which :meth:`resolve` raises.
         """
-        env = os.environ if env is None else env
-        tf_key, tf_url = env.get("TOKEN_FACTORY_API_KEY"), env.get("TOKEN_FACTORY_BASE_URL")
-        oa_key, oa_url = env.get("OPENAI_API_KEY"), env.get("OPENAI_BASE_URL")
-        env_key = tf_key if not _is_blank(tf_key) else oa_key
-        if self.base_url is not None:
-            key = self.api_key or (None if self.base_url == LOCAL else env_key)
-            return self.base_url, key, "the settings"
-        if not (_is_blank(tf_key) and _is_blank(tf_url)):
-            url = check_base_url(tf_url) if tf_url and not _is_blank(tf_url) else TOKEN_FACTORY_URL
-            source = "TOKEN_FACTORY_BASE_URL" if not _is_blank(tf_url) else "Token Factory"
-            return url, self.api_key or (tf_key if not _is_blank(tf_key) else None), source
-        if not (_is_blank(oa_key) and _is_blank(oa_url)):
-            url = check_base_url(oa_url) if oa_url and not _is_blank(oa_url) else OPENAI_URL
-            source = "OPENAI_BASE_URL" if not _is_blank(oa_url) else "OpenAI"
-            return url, self.api_key or (oa_key if not _is_blank(oa_key) else None), source
-        return None, self.api_key, "nothing configured"
-
-    def key_source(self, env: Mapping[str, str] | None = None) -> str | None:
-        """Where the key that would be sent comes from, or ``None`` when there is none."""
-        env = os.environ if env is None else env
-        _, key, _ = self.endpoint(env)
-        if key is None:
-            return None
-        if key == self._api_key:
-            return "set in Python"
-        for name in ("TOKEN_FACTORY_API_KEY", "OPENAI_API_KEY"):
-            if env.get(name) == key:
-                return name
-        return "environment"
+        return resolve_endpoint(
+            base_url=self.base_url,
+            base_url_source="the settings",
+            api_key=self.api_key,
+            api_key_env=self.api_key_env,
+            allow_http_key=self.allow_http_key,
+            env=env,
+        )
 
     def key_status(self, env: Mapping[str, str] | None = None) -> str:
-        """A description of the key that never reveals any of it."""
-        source = self.key_source(env)
-        return "not set" if source is None else f"set ({source})"
+        """Which key a request would carry, never any of the key itself."""
+        endpoint = self.endpoint(env)
+        if endpoint.key is not None:
+            return f"set ({endpoint.key.source})"
+        return "not sent to this server" if endpoint.withheld else "not set"
 
     def resolve(self, env: Mapping[str, str] | None = None, **overrides: Any) -> RequestOptions:
         """Merge ``overrides`` (a cell's flags; ``None`` = not given) over these settings.
@@ -176,7 +158,8 @@ class ChatSettings(Configurable):
         Raises
         ------
         ConfigurationError
-            If a name is unknown or a value is out of range or of the wrong type.
+            If a name is unknown, a value is out of range or of the wrong type, or the key and
+            the base URL do not belong together (see :mod:`tf_magics.credentials`).
         """
         env = os.environ if env is None else env
         unknown = set(overrides) - set(_NAMES) - {"api_key"}
@@ -187,14 +170,20 @@ class ChatSettings(Configurable):
             spec.name: spec.check(given[spec.name]) if spec.name in given else self._value(spec)
             for spec in OPTIONS
         }
-        probe = self
-        if "base_url" in given or "api_key" in given:
-            probe = ChatSettings(base_url=values["base_url"], api_key=given.get("api_key"))
-            probe.api_key = given.get("api_key", self.api_key)
-        base_url, key, source = probe.endpoint(env)
+        if "api_key" in given and not isinstance(given["api_key"], str):
+            raise ConfigurationError("The API key must be a string.")
+        endpoint = resolve_endpoint(
+            base_url=values["base_url"],
+            base_url_source="--base-url" if "base_url" in given else "the settings",
+            api_key=given.get("api_key") or self.api_key,
+            api_key_env=values["api_key_env"],
+            allow_http_key=values["allow_http_key"],
+            env=env,
+        )
+        endpoint.check()
         model = values["model"] or (env.get("TOKEN_FACTORY_MODEL") or "").strip() or None
         return RequestOptions(
-            base_url=base_url,
+            base_url=endpoint.base_url,
             model=model,
             max_tokens=values["max_tokens"],
             stream=values["stream"],
@@ -207,9 +196,12 @@ class ChatSettings(Configurable):
             include_usage=values["include_usage"],
             max_tool_rounds=values["max_tool_rounds"],
             extra_body=dict(values["extra_body"]),
-            api_key=key,
-            key_source=probe.key_source(env),
-            base_url_source=source,
+            api_key=endpoint.key,
+            withheld_key=endpoint.withheld,
+            base_url_source=endpoint.source,
+            first_token_timeout=values["first_token_timeout"],
+            reply_timeout=values["reply_timeout"],
+            max_retry_wait=values["max_retry_wait"],
         )
 
     def _value(self, spec: Option) -> Any:
@@ -219,8 +211,11 @@ class ChatSettings(Configurable):
 
     def summary(self, env: Mapping[str, str] | None = None) -> dict[str, Any]:
         """The current values for display (the key as a status, never its value)."""
-        base_url, _, source = self.endpoint(env)
-        if base_url in (None, LOCAL):
+        endpoint = self.endpoint(env)
+        base_url, source = endpoint.base_url, endpoint.source
+        if endpoint.problem is not None:
+            shown = f"refused: {endpoint.problem}"
+        elif base_url in (None, LOCAL):
             from .local import local_extra_installed
 
             shown = (

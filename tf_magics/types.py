@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from ._public import publish
+from ._text import clean_text
 
 __all__ = [
     "Completion",
@@ -224,13 +225,22 @@ class Completion:
 class Message:
     """One message of a conversation.
 
-    Only ``role``, ``content``, ``tool_calls``, ``tool_call_id`` and ``name`` are sent to the
-    server (:meth:`to_wire`); the other fields are bookkeeping shown to the user and kept in saved
-    conversations.
+    Only ``role``, ``content`` (with ``parts``), ``tool_calls`` and ``tool_call_id`` are sent to
+    the server (:meth:`to_wire`); the other fields are bookkeeping shown to the user and kept in
+    saved conversations.
+
+    Attributes
+    ----------
+    content
+        The text of the message.
+    parts
+        Other content parts sent before the text (OpenAI's multimodal form: an attachment, an
+        ``image_url``), kept so that the history reproduces the request.
     """
 
     role: Role
     content: str = ""
+    parts: list[dict[str, Any]] = field(default_factory=list)
     tool_calls: list[ToolCall] = field(default_factory=list)
     tool_call_id: str | None = None
     name: str | None = None
@@ -247,6 +257,9 @@ class Message:
     def to_wire(self) -> dict[str, Any]:
         """The message exactly as it must be re-sent."""
         wire: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.parts:
+            text = [{"type": "text", "text": self.content}] if self.content else []
+            wire["content"] = [*self.parts, *text]
         if self.role == "assistant" and self.tool_calls:
             # Some servers reject ``content: null`` next to tool calls (llama-cpp-python: HTTP
             # 500); an empty string is accepted everywhere.
@@ -260,6 +273,8 @@ class Message:
     def to_dict(self) -> dict[str, Any]:
         """A lossless JSON-compatible form (see :meth:`from_dict`)."""
         data: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.parts:
+            data["parts"] = [dict(part) for part in self.parts]
         if self.tool_calls:
             data["tool_calls"] = [call.to_wire() for call in self.tool_calls]
         optional: dict[str, Any] = {
@@ -278,38 +293,18 @@ class Message:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Message:
-        """Rebuild a message saved by :meth:`to_dict` (or an OpenAI-style message dict)."""
-        role = data.get("role")
-        if role not in ("system", "user", "assistant", "tool"):
-            raise ValueError(f"unknown message role {role!r}")
-        content = data.get("content")
-        if isinstance(content, list):
-            # Content parts (OpenAI multimodal form): keep the text parts.
-            content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
-        calls = [
-            ToolCall(
-                id=str(call.get("id") or ""),
-                name=str((call.get("function") or {}).get("name") or ""),
-                arguments=str((call.get("function") or {}).get("arguments") or ""),
-            )
-            for call in data.get("tool_calls") or []
-        ]
-        return cls(
-            role=role,
-            content=content if isinstance(content, str) else "",
-            tool_calls=calls,
-            tool_call_id=data.get("tool_call_id"),
-            name=data.get("name"),
-            reasoning=data.get("reasoning") or "",
-            usage=Usage.from_wire(data.get("usage")),
-            model=data.get("model"),
-            finish_reason=data.get("finish_reason"),
-            partial=bool(data.get("partial")),
-            note=data.get("note"),
-            is_error=bool(data.get("is_error")),
-            created=float(data.get("created") or time.time()),
-        )
+    def from_dict(cls, data: Any, *, where: str = "message") -> Message:
+        """Rebuild a message saved by :meth:`to_dict` (or an OpenAI-style message dict).
+
+        Every field is checked: a saved conversation is untrusted input, and a bad value must
+        fail here, in one line that names it, rather than break a later request.
+
+        Raises
+        ------
+        ValueError
+            Naming the first problem (``"messages[3].tool_call_id must be a string"``).
+        """
+        return _read_message(data, where)
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,3 +329,136 @@ class ToolResult:
 
 
 publish(globals(), __all__)
+
+
+# -- reading saved messages ----------------------------------------------------------------------
+
+_ROLES = ("system", "user", "assistant", "tool")
+
+
+class _Fields:
+    """Typed reads of a decoded JSON object, each failure naming its path."""
+
+    def __init__(self, data: Any, where: str) -> None:
+        if not isinstance(data, dict):
+            raise ValueError(f"{where} must be an object, not {_kind(data)}")
+        self.data = data
+        self.where = where
+
+    def text(self, key: str, *, required: bool = False) -> str | None:
+        value = self.data.get(key)
+        if value is None and not required:
+            return None
+        if not isinstance(value, str):
+            raise ValueError(f"{self.where}.{key} must be a string, not {_kind(value)}")
+        return clean_text(value)
+
+    def flag(self, key: str) -> bool:
+        value = self.data.get(key)
+        if value is not None and not isinstance(value, bool):
+            raise ValueError(f"{self.where}.{key} must be true or false, not {_kind(value)}")
+        return bool(value)
+
+    def number(self, key: str) -> float | None:
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{self.where}.{key} must be a number, not {_kind(value)}")
+        return float(value)
+
+
+def _kind(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
+    if value is None:
+        return "null"
+    return names.get(type(value), "a number" if isinstance(value, (int, float)) else "a value")
+
+
+def _read_message(data: Any, where: str) -> Message:
+    fields = _Fields(data, where)
+    role = data.get("role")
+    if role not in _ROLES:
+        raise ValueError(f"{where}.role must be one of {', '.join(_ROLES)}, not {role!r}")
+    content, parts = _read_content(data.get("content"), role, f"{where}.content")
+    saved_parts = data.get("parts")
+    if saved_parts is not None:
+        parts = [*_read_parts(saved_parts, f"{where}.parts")[1], *parts]
+    usage = data.get("usage")
+    if usage is not None and not isinstance(usage, dict):
+        raise ValueError(f"{where}.usage must be an object, not {_kind(usage)}")
+    tool_call_id = fields.text("tool_call_id", required=role == "tool")
+    return Message(
+        role=role,
+        content=content,
+        parts=parts,
+        tool_calls=_read_calls(data.get("tool_calls"), role, f"{where}.tool_calls"),
+        tool_call_id=tool_call_id,
+        name=fields.text("name"),
+        reasoning=fields.text("reasoning") or "",
+        usage=Usage.from_wire(usage),
+        model=fields.text("model"),
+        finish_reason=fields.text("finish_reason"),
+        partial=fields.flag("partial"),
+        note=fields.text("note"),
+        is_error=fields.flag("is_error"),
+        created=fields.number("created") or time.time(),
+    )
+
+
+def _read_content(value: Any, role: str, where: str) -> tuple[str, list[dict[str, Any]]]:
+    if isinstance(value, str):
+        return clean_text(value), []
+    if value is None and role in ("assistant", "tool"):
+        return "", []  # an assistant message with tool calls may carry no text
+    if isinstance(value, list):
+        return _read_parts(value, where)
+    raise ValueError(f"{where} must be text or a list of content parts, not {_kind(value)}")
+
+
+def _read_parts(value: Any, where: str) -> tuple[str, list[dict[str, Any]]]:
+    """The text of a list of content parts (joined), and its other parts, all checked."""
+    if not isinstance(value, list):
+        raise ValueError(f"{where} must be a list of content parts, not {_kind(value)}")
+    texts: list[str] = []
+    others: list[dict[str, Any]] = []
+    for position, part in enumerate(value):
+        fields = _Fields(part, f"{where}[{position}]")
+        kind = part.get("type")
+        if kind == "text":
+            texts.append(fields.text("text", required=True) or "")
+        elif kind == "image_url":
+            image = _Fields(part.get("image_url"), f"{where}[{position}].image_url")
+            url = image.text("url", required=True)
+            others.append({"type": "image_url", "image_url": {**image.data, "url": url}})
+        else:
+            raise ValueError(f"{where}[{position}].type must be text or image_url, not {kind!r}")
+    return "".join(texts), others
+
+
+def _read_calls(value: Any, role: str, where: str) -> list[ToolCall]:
+    if value is None or value == []:
+        return []
+    if role != "assistant":
+        raise ValueError(f"{where}: only assistant messages carry tool calls")
+    if not isinstance(value, list):
+        raise ValueError(f"{where} must be a list, not {_kind(value)}")
+    calls = []
+    for position, call in enumerate(value):
+        fields = _Fields(call, f"{where}[{position}]")
+        function = _Fields(call.get("function"), f"{where}[{position}].function")
+        arguments = function.data.get("arguments")
+        if isinstance(arguments, (dict, list)):
+            arguments = json.dumps(arguments, ensure_ascii=False)  # some servers send objects
+        elif arguments is not None and not isinstance(arguments, str):
+            raise ValueError(
+                f"{where}[{position}].function.arguments must be a string, not {_kind(arguments)}"
+            )
+        calls.append(
+            ToolCall(
+                id=fields.text("id", required=True) or "",
+                name=function.text("name", required=True) or "",
+                arguments=clean_text(arguments or ""),
+            )
+        )
+    return calls

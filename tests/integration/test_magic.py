@@ -309,3 +309,22 @@ def test_loading_warms_up_the_first_chat_in_the_background() -> None:
         env=env,
     ).stdout
     assert out.strip().splitlines()[-1] == "True"
+
+
+# -- reloading the extension keeps the conversations and settings (issue 15) ---------------------
+
+
+def test_reload_ext_keeps_conversations_and_settings(ip: Any, fake_server: FakeOpenAI) -> None:
+    from tf_magics.notebook.session import session_for
+
+    ip.run_cell("%%chat -c notes\nremember 42")
+    ip.run_line_magic("chat", "set temperature=0.3")
+    ip.run_line_magic("reload_ext", "tf_magics")
+    session = session_for(ip)
+    assert session is not None and session.loaded
+    assert session.settings.temperature == 0.3
+    assert [m.content for m in session.chat("notes").conversation.messages][:1] == ["remember 42"]
+    ip.run_line_magic("unload_ext", "tf_magics")
+    ip.run_line_magic("load_ext", "tf_magics")
+    assert session_for(ip) is session and session.settings.temperature == 0.3
+    assert "notes" in session.chats

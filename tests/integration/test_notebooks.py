@@ -189,7 +189,7 @@ def check_quick_start(notebook: Notebook) -> None:
     assert "application/vnd.jupyter.widget-view+json" in shown.data  # the live widgets
     assert "text/html" in shown.data and "temperature" in shown.data["text/plain"]
     endpoint = text_of(code_cell(notebook, "example_environment"))
-    assert "tokenfactory" in endpoint and "set (TOKEN_FACTORY_API_KEY)" in endpoint
+    assert "(from TOKEN_FACTORY_BASE_URL)" in endpoint and "set (TOKEN_FACTORY_API_KEY)" in endpoint
     assert "an-example-key" not in endpoint  # the key itself is never shown
 
 

@@ -57,6 +57,7 @@ PUBLIC = {
         "ToolReplacedWarning",
         "ToolResult",
         "ToolSchemaWarning",
+        "TurnInProgressError",
         "Usage",
         "ValidationError",
         "__version__",
@@ -88,6 +89,7 @@ PUBLIC = {
         "ToolDefinitionError",
         "ToolReplacedWarning",
         "ToolSchemaWarning",
+        "TurnInProgressError",
         "ValidationError",
     ],
     "tf_magics.events": [
@@ -118,7 +120,13 @@ PUBLIC = {
     "tf_magics.client": ["ChunkAccumulator", "ModelInfo", "RequestOptions"],
     "tf_magics.tools": ["Tool", "ToolRegistry", "default_registry", "tool"],
     "tf_magics.schema": ["convert_fields", "convert_value", "type_schema"],
-    "tf_magics.render": ["StreamingMarkdown", "escape", "render_markdown", "sanitize_html"],
+    "tf_magics.render": [
+        "StreamingMarkdown",
+        "escape",
+        "markdown_images_as_links",
+        "render_markdown",
+        "sanitize_html",
+    ],
     "tf_magics.engine": [
         "LOCAL_SOURCE",
         "Bridge",

@@ -3,8 +3,9 @@ from __future__ import annotations
 import pytest
 from traitlets import TraitError
 
+from tf_magics.credentials import OPENAI_URL
 from tf_magics.errors import ConfigurationError
-from tf_magics.settings import OPENAI_URL, TOKEN_FACTORY_URL, ChatSettings
+from tf_magics.settings import ChatSettings
 
 SECRET = "sk-test-secret-value-1234567890abcdef"
 
@@ -65,10 +66,14 @@ def test_bad_base_url_says_how_to_fix_it() -> None:
 
 
 def test_token_factory_environment() -> None:
-    env = {"TOKEN_FACTORY_API_KEY": SECRET, "TOKEN_FACTORY_MODEL": "meta/llama"}
+    env = {
+        "TOKEN_FACTORY_API_KEY": SECRET,
+        "TOKEN_FACTORY_BASE_URL": "https://tf.example/v1",
+        "TOKEN_FACTORY_MODEL": "meta/llama",
+    }
     options = ChatSettings().resolve(env=env)
-    assert options.base_url == TOKEN_FACTORY_URL
-    assert options.api_key == SECRET
+    assert options.base_url == "https://tf.example/v1"
+    assert options.api_key is not None and options.api_key.reveal() == SECRET
     assert options.model == "meta/llama"
     assert options.key_source == "TOKEN_FACTORY_API_KEY"
 
@@ -81,7 +86,8 @@ def test_token_factory_base_url_from_environment() -> None:
 
 def test_openai_variables_are_the_fallback() -> None:
     options = ChatSettings().resolve(env={"OPENAI_API_KEY": SECRET})
-    assert (options.base_url, options.api_key) == (OPENAI_URL, SECRET)
+    assert options.base_url == OPENAI_URL
+    assert options.api_key is not None and options.api_key.reveal() == SECRET
 
 
 def test_an_openai_key_is_never_sent_to_a_token_factory_url() -> None:
@@ -93,13 +99,10 @@ def test_an_openai_key_is_never_sent_to_a_token_factory_url() -> None:
 
 def test_explicit_values_win_over_the_environment() -> None:
     env = {"TOKEN_FACTORY_API_KEY": "env-key", "TOKEN_FACTORY_BASE_URL": "http://env/v1"}
-    settings = ChatSettings(base_url="http://explicit/v1", api_key="explicit-key", model="m")
+    settings = ChatSettings(base_url="https://explicit/v1", api_key="explicit-key", model="m")
     options = settings.resolve(env=env)
-    assert (options.base_url, options.api_key, options.model) == (
-        "http://explicit/v1",
-        "explicit-key",
-        "m",
-    )
+    assert (options.base_url, options.model) == ("https://explicit/v1", "m")
+    assert options.api_key is not None and options.api_key.reveal() == "explicit-key"
 
 
 def test_nothing_configured_leaves_the_base_url_open() -> None:
@@ -108,7 +111,7 @@ def test_nothing_configured_leaves_the_base_url_open() -> None:
 
 
 def test_the_key_never_appears_in_repr_summary_or_help() -> None:
-    settings = ChatSettings(api_key=SECRET, base_url="http://h/v1")
+    settings = ChatSettings(api_key=SECRET, base_url="https://h/v1")
     options = settings.resolve(env={})
     shown = [
         repr(settings),
@@ -124,10 +127,11 @@ def test_the_key_never_appears_in_repr_summary_or_help() -> None:
 
 
 def test_key_status_names_the_environment_variable() -> None:
-    assert ChatSettings().key_status(env={"TOKEN_FACTORY_API_KEY": SECRET}) == (
-        "set (TOKEN_FACTORY_API_KEY)"
-    )
+    env = {"TOKEN_FACTORY_API_KEY": SECRET, "TOKEN_FACTORY_BASE_URL": "https://tf.example/v1"}
+    assert ChatSettings().key_status(env=env) == "set (TOKEN_FACTORY_API_KEY)"
     assert ChatSettings().key_status(env={}) == "not set"
+    other = ChatSettings(base_url="https://elsewhere.example/v1")
+    assert other.key_status(env=env) == "not sent to this server"
 
 
 def test_unknown_override_is_refused() -> None:

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tf_magics._text import SurrogateJoiner, clean_text
 from tf_magics.events import ContentDelta, Event, ReasoningDelta, ToolCallDelta
 from tf_magics.types import Completion, Ending, ToolCall, Usage
 
@@ -42,11 +43,16 @@ class ChunkAccumulator:
 
     def __init__(self) -> None:
         self._think = ThinkTagSplitter()
+        # Text that cannot be encoded (half a surrogate pair) is repaired as it arrives.
+        self._content_text = SurrogateJoiner()
+        self._reasoning_text = SurrogateJoiner()
         self._reasoning_field: list[str] = []
         self._slots: dict[int, _ToolCallSlot] = {}
         self._order: list[int] = []
         # The server's tool-call index -> the slot of the latest call it opened under it.
         self._by_index: dict[int, int] = {}
+        # Slot -> the server's index it was opened under.
+        self._index_of: dict[int, int] = {}
         self._legacy = _ToolCallSlot()
         self.finish_reason: str | None = None
         self.model: str | None = None
@@ -68,7 +74,7 @@ class ChunkAccumulator:
             self.chunks += 1
             if not self.model or not self.id:
                 self._take_identity(chunk)
-            answer, thought = self._think.feed(text)
+            answer, thought = self._think.feed(self._content_text.feed(text))
             released: list[Event] = [ReasoningDelta(thought)] if thought else []
             if answer:
                 released.append(ContentDelta(answer))
@@ -115,7 +121,7 @@ class ChunkAccumulator:
 
     def _feed_texts(self, texts: list[str], events: list[Event]) -> None:
         self.chunks += len(texts)
-        answer, thought = self._think.feed("".join(texts))
+        answer, thought = self._think.feed(self._content_text.feed("".join(texts)))
         if thought:
             events.append(ReasoningDelta(thought))
         if answer:
@@ -155,14 +161,16 @@ class ChunkAccumulator:
         for key in ("reasoning_content", "reasoning"):
             piece = delta.get(key)
             if isinstance(piece, str) and piece:
+                piece = self._reasoning_text.feed(piece)
                 self._reasoning_field.append(piece)
-                events.append(ReasoningDelta(piece))
+                if piece:
+                    events.append(ReasoningDelta(piece))
                 break
         content = delta.get("content")
         if isinstance(content, list):
             content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
         if isinstance(content, str) and content:
-            answer, thought = self._think.feed(content)
+            answer, thought = self._think.feed(self._content_text.feed(content))
             if thought:
                 events.append(ReasoningDelta(thought))
             if answer:
@@ -200,12 +208,18 @@ class ChunkAccumulator:
         )
 
     def _slot_for(self, index: Any, call_id: str | None, name: str | None, arguments: Any) -> int:
-        """The slot a tool-call fragment belongs to, opening a new one when it starts a call."""
+        """The slot a tool-call fragment belongs to, opening a new one when it starts a call.
+
+        Calls are told apart by their index first: two calls at different indexes are two calls
+        even when a server gives both the same id. An id finds its call among those opened under
+        the same index (several calls streamed under one index, each with its own id).
+        """
+        indexed = isinstance(index, int) and not isinstance(index, bool)
         if call_id is not None:
             for known, slot in self._slots.items():
-                if slot.id == call_id:
+                if slot.id == call_id and (not indexed or self._index_of.get(known) == index):
                     return known
-        if isinstance(index, int) and not isinstance(index, bool):
+        if indexed:
             held = self._by_index.get(index)
             if held is None and not name and self._order:
                 # A fragment with a new index but no name cannot start a call (LM Studio sends a
@@ -215,6 +229,7 @@ class ChunkAccumulator:
                 return held
             opened = self._new_slot()
             self._by_index[index] = opened
+            self._index_of[opened] = index
             return opened
         # No index (Gemini, old Ollama): a fragment continues the last call unless it starts one.
         if self._order:
@@ -267,15 +282,16 @@ class ChunkAccumulator:
 
     def tool_calls(self) -> list[ToolCall]:
         """The tool calls assembled so far, in the order they started."""
-        calls = [
-            ToolCall(
-                id=slot.id or _make_call_id(),
-                name=slot.name,
-                arguments="".join(slot.arguments),
+        calls = []
+        used: set[str] = set()
+        for slot in (self._slots[i] for i in self._order):
+            if not (slot.name or slot.arguments):
+                continue
+            call_id = _unique(slot.id or _make_call_id(), used)
+            used.add(call_id)
+            calls.append(
+                ToolCall(id=call_id, name=slot.name, arguments=clean_text("".join(slot.arguments)))
             )
-            for slot in (self._slots[i] for i in self._order)
-            if slot.name or slot.arguments
-        ]
         if not calls and self._legacy.name:
             calls.append(
                 ToolCall(
@@ -288,6 +304,8 @@ class ChunkAccumulator:
 
     def completion(self, ended: Ending) -> Completion:
         """What has been assembled, ending as ``ended`` (see :class:`Completion`)."""
+        self._think.feed(self._content_text.flush())
+        self._reasoning_field.append(self._reasoning_text.flush())
         self._think.flush()
         return Completion(
             content=self.content,
@@ -366,6 +384,19 @@ def _plain_content(chunk: dict[str, Any]) -> str | None:
 def _choice_index(choice: dict[str, Any]) -> int:
     index = choice.get("index", 0)
     return index if isinstance(index, int) and not isinstance(index, bool) else 0
+
+
+def _unique(call_id: str, used: set[str]) -> str:
+    """``call_id``, or ``call_id-2``, ``-3``... when a server gave two calls the same id.
+
+    Each call is answered by its id, so two calls must never share one.
+    """
+    if call_id not in used:
+        return call_id
+    number = 2
+    while f"{call_id}-{number}" in used:
+        number += 1
+    return f"{call_id}-{number}"
 
 
 def _make_call_id() -> str:

@@ -175,6 +175,7 @@ def error_for_status(
     base_url: str,
     key_sent: bool,
     key_source: str | None = None,
+    withheld: str | None = None,
 ) -> APIStatusError:
     """Build the exception for an error status (``None`` = an error inside a 200 stream).
 
@@ -197,7 +198,8 @@ def error_for_status(
             **common,
         )
     if status in (401, 403):
-        return AuthenticationError(text, hint=_auth_hint(status, key_sent, key_source), **common)
+        hint = _auth_hint(status, key_sent, key_source, withheld)
+        return AuthenticationError(text, hint=hint, **common)
     if status == 429 or (status is None and info.code in (429, "rate_limit_exceeded")):
         quota = info.code == "insufficient_quota" or info.type == "insufficient_quota"
         hint = (
@@ -220,9 +222,14 @@ _BAD_REQUEST_HINTS = {
 }
 
 
-def _auth_hint(status: int, key_sent: bool, key_source: str | None) -> str:
+def _auth_hint(status: int, key_sent: bool, key_source: str | None, withheld: str | None) -> str:
     if not key_sent:
-        return "No API key was sent: set TOKEN_FACTORY_API_KEY (or OPENAI_API_KEY)."
+        if withheld:
+            return withheld
+        return (
+            "No API key was sent: set TOKEN_FACTORY_API_KEY with TOKEN_FACTORY_BASE_URL "
+            "(or OPENAI_API_KEY), or bind one to this server with ChatSettings.api_key_env."
+        )
     if status == 401:
         source = f" (from {key_source})" if key_source else ""
         return f"The API key{source} was rejected: check it is current and for this server."

@@ -14,7 +14,7 @@ import functools
 import json
 import ssl
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from typing import Any, TypeVar
 
 import httpx
@@ -34,7 +34,7 @@ from tf_magics.types import Completion
 from .chunks import ChunkAccumulator
 from .error_bodies import error_for_status, parse_error_body
 from .models import ModelInfo, parse_models
-from .request import RequestOptions
+from .request import ApiKey, RequestOptions, encode_body
 from .retry import RetryableFailure, retry_after, should_retry, with_retries
 from .stream_reader import broken_stream, read_json, read_stream
 
@@ -84,12 +84,13 @@ class Client:
         if pool is None or pool.is_closed:
             pool = httpx.AsyncClient(
                 transport=self._transport,
-                # Without TLS, no certificate is ever checked; and no redirect is followed, so
-                # a plain-http pool can never be led to an https URL.
+                # Without TLS, no certificate is ever checked.
                 verify=_ssl_context() if secure else False,
                 headers={"user-agent": f"tf_magics/{__version__}"},
                 limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
-                follow_redirects=secure,
+                # A redirect would re-send the conversation (and the key) to an address the
+                # user never named, perhaps in cleartext: it is reported, never followed.
+                follow_redirects=False,
             )
             pools[secure] = pool
         return pool
@@ -134,9 +135,10 @@ class Client:
         if use_stream_options:
             extra["stream_options"] = {"include_usage": True}
         body = options.request_body(messages, **extra)
+        content = encode_body(body)
         try:
             return await self._retrying(
-                options, lambda: self._attempt(options, body, accumulator, on_event), on_event
+                options, lambda: self._attempt(options, content, accumulator, on_event), on_event
             )
         except BadRequestError as error:
             if not (use_stream_options and _mentions_stream_options(error)):
@@ -144,8 +146,9 @@ class Client:
         # A server that rejects stream_options still works, just without usage numbers.
         self.rejects_stream_options.add(base_url)
         body.pop("stream_options", None)
+        content = encode_body(body)
         return await self._retrying(
-            options, lambda: self._attempt(options, body, accumulator, on_event), on_event
+            options, lambda: self._attempt(options, content, accumulator, on_event), on_event
         )
 
     async def list_models(self, options: RequestOptions) -> list[ModelInfo]:
@@ -169,23 +172,24 @@ class Client:
     async def _attempt(
         self,
         options: RequestOptions,
-        body: dict[str, Any],
+        content: bytes,
         accumulator: ChunkAccumulator,
         on_event: EventSink | None,
     ) -> Completion:
         url = f"{_require_base_url(options)}/chat/completions"
         pool = self._pool(url)
-        headers = _headers(options, stream=bool(body.get("stream")))
         request = pool.build_request(
-            "POST", url, json=body, headers=headers, timeout=_timeout(options)
+            "POST", url, content=content, headers=_headers(options), timeout=_timeout(options)
         )
         try:
-            response = await pool.send(request, stream=True)
+            response = await pool.send(request, stream=True, auth=_auth(options))
         except httpx.TimeoutException as error:
             raise RetryableFailure(_timeout_error(options, error), None) from None
         except httpx.HTTPError as error:
             raise RetryableFailure(_connection_error(options, error), None) from None
         try:
+            if response.is_redirect:
+                raise _redirected(options, response)
             if response.status_code >= 400:
                 try:
                     await response.aread()
@@ -218,14 +222,17 @@ class Client:
                 response = await pool.request(
                     method,
                     url,
-                    json=body,
-                    headers=_headers(options, stream=stream),
+                    content=None if body is None else encode_body(body),
+                    headers={"accept": "application/json"} if body is None else _headers(options),
                     timeout=_timeout(options),
+                    auth=_auth(options),
                 )
             except httpx.TimeoutException as error:
                 raise RetryableFailure(_timeout_error(options, error), None) from None
             except httpx.HTTPError as error:
                 raise RetryableFailure(_connection_error(options, error), None) from None
+            if response.is_redirect:
+                raise _redirected(options, response)
             if response.status_code >= 400:
                 raise _status_failure(options, response, response.content)
             return response
@@ -248,11 +255,44 @@ def _require_base_url(options: RequestOptions) -> str:
     return options.base_url.rstrip("/")
 
 
-def _headers(options: RequestOptions, *, stream: bool) -> dict[str, str]:
-    headers = {"accept": "text/event-stream" if stream else "application/json"}
-    if options.api_key:
-        headers["authorization"] = f"Bearer {options.api_key}"
-    return headers
+def _headers(options: RequestOptions, *, stream: bool | None = None) -> httpx.Headers:
+    """The request headers, without the key.
+
+    :class:`_BearerAuth` adds the key inside httpx, so no frame of ours holds it (a verbose
+    traceback prints the locals of every frame).
+    """
+    streaming = options.stream if stream is None else stream
+    accept = "text/event-stream" if streaming else "application/json"
+    return httpx.Headers({"accept": accept, "content-type": "application/json"})
+
+
+class _BearerAuth(httpx.Auth):
+    """Adds the ``Authorization`` header as the request leaves; its repr shows no key."""
+
+    def __init__(self, key: ApiKey) -> None:
+        self._key = key
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["authorization"] = "Bearer " + self._key.reveal()
+        yield request
+
+    def __repr__(self) -> str:
+        return f"<bearer auth: {self._key!r}>"
+
+
+def _auth(options: RequestOptions) -> httpx.Auth | None:
+    return _BearerAuth(options.api_key) if options.api_key is not None else None
+
+
+def _redirected(options: RequestOptions, response: httpx.Response) -> APIConnectionError:
+    """The error for a redirect: reported, never followed."""
+    target = redact(response.headers.get("location", "(no location)"), options.secrets())
+    return APIConnectionError(
+        f"{options.base_url} answered {response.status_code} and points elsewhere ({target}); "
+        "tf_magics does not follow redirects, so the conversation and the key stay where "
+        "you sent them.",
+        hint="If that address is the right one, use it as the base URL.",
+    )
 
 
 def _timeout(options: RequestOptions) -> httpx.Timeout:
@@ -266,18 +306,28 @@ def _timeout(options: RequestOptions) -> httpx.Timeout:
 
 def _status_failure(options: RequestOptions, response: httpx.Response, content: bytes) -> Exception:
     """The error for a 4xx/5xx response: a :class:`RetryableFailure` when worth retrying."""
-    info = parse_error_body(content, secrets=[options.api_key])
+    info = parse_error_body(content, secrets=options.secrets())
     error = error_for_status(
         response.status_code,
         info,
         base_url=options.base_url or "",
-        key_sent=bool(options.api_key),
+        key_sent=options.api_key is not None,
         key_source=options.key_source,
+        withheld=options.withheld_key,
     )
     # A prompt too long for the model fails the same way every time, whatever the status.
-    if should_retry(response, info) and not isinstance(error, ContextLengthError):
-        return RetryableFailure(error, retry_after(response.headers))
-    return error
+    if not should_retry(response, info) or isinstance(error, ContextLengthError):
+        return error
+    delay = retry_after(response.headers)
+    if delay is not None and delay > options.max_retry_wait:
+        # Retrying sooner than asked would only be refused again: say how long, and stop.
+        error.hint = (
+            f"The server asks to wait {delay:,.0f} s before trying again (more than "
+            f"max_retry_wait, {options.max_retry_wait:g} s): run the cell again later, or raise "
+            "ChatSettings.max_retry_wait."
+        )
+        return error
+    return RetryableFailure(error, delay)
 
 
 def _timeout_error(options: RequestOptions, error: Exception) -> APITimeoutError:
@@ -290,7 +340,7 @@ def _timeout_error(options: RequestOptions, error: Exception) -> APITimeoutError
 
 
 def _connection_error(options: RequestOptions, error: Exception) -> APIConnectionError:
-    detail = redact(str(error), [options.api_key]) or type(error).__name__
+    detail = redact(str(error), options.secrets()) or type(error).__name__
     return APIConnectionError(
         f"Could not connect to {options.base_url} ({detail}).",
         hint=f"Is the server running? The base URL comes from {options.base_url_source}.",

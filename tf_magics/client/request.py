@@ -1,22 +1,67 @@
-"""One request, fully resolved: :class:`RequestOptions` and the JSON body it becomes.
+"""One request, fully resolved: :class:`RequestOptions`, the JSON body it becomes, and its key.
 
 Every path that talks to a server (a turn, a tool round, a structured reply, a row of ``map``)
-builds its body here, so what is sent never depends on which feature sent it.
+builds its body here, so what is sent never depends on which feature sent it. The API key travels
+as an :class:`ApiKey`, whose repr and str never show it: a traceback that prints the locals of a
+frame (``%xmode Verbose``) cannot put the key into a notebook.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["RequestOptions"]
+from tf_magics._text import exception_text
+from tf_magics.errors import ConfigurationError
+
+__all__ = ["ApiKey", "RequestOptions", "encode_body"]
+
+
+class ApiKey:
+    """An API key and where it came from; printing it shows only where it came from.
+
+    Parameters
+    ----------
+    value
+        The key itself (read with :meth:`reveal`, only where a header is written).
+    source
+        Where it came from, for messages (``"TOKEN_FACTORY_API_KEY"``, ``"set in Python"``).
+    """
+
+    __slots__ = ("_value", "source")
+
+    def __init__(self, value: str, source: str) -> None:
+        self._value = value
+        self.source = source
+
+    def reveal(self) -> str:
+        """The key itself."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"<API key from {self.source}>"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ApiKey) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
 
 
 @dataclass(frozen=True)
 class RequestOptions:
     """Fully resolved settings for one request (a typed snapshot, safe to pass around).
 
-    ``api_key`` is excluded from the repr; :attr:`key_source` says where it came from.
+    Attributes
+    ----------
+    api_key
+        The key to send, or ``None``; bound to this base URL's origin (see
+        :mod:`tf_magics.credentials`).
+    withheld_key
+        When a configured key was *not* sent to this base URL: one line that says which and why.
     """
 
     base_url: str | None
@@ -30,9 +75,21 @@ class RequestOptions:
     include_usage: bool
     max_tool_rounds: int
     extra_body: dict[str, Any]
-    api_key: str | None = field(default=None, repr=False)
-    key_source: str | None = None
+    api_key: ApiKey | None = field(default=None, repr=False)
+    withheld_key: str | None = None
     base_url_source: str | None = None
+    first_token_timeout: float | None = None
+    reply_timeout: float | None = None
+    max_retry_wait: float = 60.0
+
+    @property
+    def key_source(self) -> str | None:
+        """Where the key that is sent comes from (``None``: no key is sent)."""
+        return self.api_key.source if self.api_key is not None else None
+
+    def secrets(self) -> list[str]:
+        """What must be masked in anything shown about this request (the key)."""
+        return [self.api_key.reveal()] if self.api_key is not None else []
 
     def request_body(self, messages: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
         """The JSON body for ``/chat/completions`` (unset parameters left out)."""
@@ -45,3 +102,20 @@ class RequestOptions:
         body.update(extra)
         body["stream"] = self.stream
         return body
+
+
+def encode_body(body: dict[str, Any]) -> bytes:
+    """The body as UTF-8 JSON, or a clean error when it cannot be sent as JSON.
+
+    Raises
+    ------
+    ConfigurationError
+        For NaN or infinite numbers, values JSON cannot hold, or text that cannot be encoded.
+    """
+    try:
+        return json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError) as error:  # UnicodeEncodeError is a ValueError
+        raise ConfigurationError(
+            f"The request cannot be sent as JSON ({exception_text(error)}).",
+            hint="Check extra_body and the values passed to the request (no NaN, no objects).",
+        ) from None

@@ -2,7 +2,8 @@
 
 The policy is the official SDK's: retry connection errors, timeouts, 408, 409, 429 and 5xx, at most
 ``max_retries`` times, only before any reply byte was consumed; honour ``retry-after-ms`` /
-``retry-after`` (seconds or an HTTP date) up to 60 s, else back off exponentially with jitter;
+``retry-after`` (seconds or an HTTP date) up to ``max_retry_wait`` (a longer wait is reported,
+not waited for), else back off exponentially with jitter;
 ``x-should-retry`` overrides; never retry a 429 whose code is ``insufficient_quota``.
 """
 
@@ -28,7 +29,7 @@ T = TypeVar("T")
 EventSink = Callable[[Event], None]
 
 _RETRY_STATUSES = {408, 409, 429}
-_MAX_RETRY_AFTER = 60.0
+_LONGEST = 366 * 86_400.0  # a wait longer than a year is not a wait
 
 
 class RetryableFailure(Exception):
@@ -73,14 +74,17 @@ def backoff(attempt: int) -> float:
 
 
 def retry_after(headers: httpx.Headers) -> float | None:
-    """The wait the server asked for, in seconds, when it is reasonable (0 to 60 s)."""
+    """The wait the server asked for, in seconds (``None`` when it did not say, or not clearly).
+
+    The caller decides whether a long wait is worth it (``max_retry_wait``).
+    """
     value = headers.get("retry-after-ms")
     if value:
         try:
             seconds = float(value) / 1000
         except ValueError:
             seconds = -1.0
-        if 0 <= seconds <= _MAX_RETRY_AFTER:
+        if 0 <= seconds < _LONGEST:
             return seconds
     value = headers.get("retry-after")
     if value:
@@ -88,7 +92,7 @@ def retry_after(headers: httpx.Headers) -> float | None:
             seconds = float(value)
         except ValueError:
             seconds = _seconds_until(value)
-        if 0 <= seconds <= _MAX_RETRY_AFTER:
+        if 0 <= seconds < _LONGEST:
             return seconds
     return None
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -27,7 +27,7 @@ from .error_bodies import error_for_status, parse_error_body
 from .request import RequestOptions
 from .sse import SSEDecoder
 
-__all__ = ["broken_stream", "read_json", "read_stream"]
+__all__ = ["broken_stream", "read_json", "read_stream", "stalled"]
 
 EventSink = Callable[[Event], None]
 
@@ -39,13 +39,14 @@ def raise_stream_error(
     options: RequestOptions, error: dict[str, Any], accumulator: ChunkAccumulator
 ) -> None:
     """Raise the error a stream reported, carrying the partial reply."""
-    info = parse_error_body({"error": error}, secrets=[options.api_key])
+    info = parse_error_body({"error": error}, secrets=options.secrets())
     failure = error_for_status(
         None,
         info,
         base_url=options.base_url or "",
-        key_sent=bool(options.api_key),
+        key_sent=options.api_key is not None,
         key_source=options.key_source,
+        withheld=options.withheld_key,
     )
     failure.partial = accumulator.completion(ended="error")
     raise failure
@@ -64,12 +65,24 @@ async def read_stream(
     APIError
         An error event, a stream cut off, or an empty stream; each carries the partial reply.
     """
+    # Decoded bytes, not raw ones: a proxy may gzip the stream.
+    chunks = _within_deadlines(response.aiter_bytes(), options, accumulator)
+    try:
+        return await _read_events(options, chunks, accumulator, on_event)
+    finally:
+        await chunks.aclose()
+
+
+async def _read_events(
+    options: RequestOptions,
+    chunks: AsyncGenerator[bytes, None],
+    accumulator: ChunkAccumulator,
+    on_event: EventSink | None,
+) -> Completion:
     decoder = SSEDecoder()
     done = False
     received = False
     sink = _DeltaBatch(on_event) if on_event is not None else None
-    # Decoded bytes, not raw ones: a proxy may gzip the stream.
-    chunks = response.aiter_bytes()
     try:
         async for raw in chunks:
             received = received or bool(raw)
@@ -146,17 +159,69 @@ def broken_stream(
 ) -> IncompleteStreamError:
     """The error for a reply that stalled or broke off after it had started."""
     if isinstance(error, httpx.TimeoutException):
-        return IncompleteStreamError(
-            f"The reply from {options.base_url} stalled for {options.read_timeout:g} s.",
-            hint="The partial reply is kept; run the cell again or raise read_timeout.",
-            partial=accumulator.completion(ended="incomplete"),
-        )
-    detail = redact(str(error), [options.api_key]) or type(error).__name__
+        return stalled(options, accumulator, options.read_timeout, "read_timeout")
+    detail = redact(str(error), options.secrets()) or type(error).__name__
     return IncompleteStreamError(
         f"The reply from {options.base_url} broke off ({detail}).",
-        hint="The partial reply is kept; run the cell again.",
+        hint=_kept(accumulator) + " Run the cell again.",
         partial=accumulator.completion(ended="incomplete"),
     )
+
+
+def stalled(
+    options: RequestOptions, accumulator: ChunkAccumulator, seconds: float, setting: str
+) -> IncompleteStreamError:
+    """The error for a reply that took longer than a time limit, saying what was kept."""
+    if setting == "reply_timeout":
+        what = f"did not finish within {seconds:g} s (reply_timeout)"
+    elif accumulator.has_output:
+        what = f"stalled: no new token for {seconds:g} s ({setting})"
+    else:
+        what = f"sent no token within {seconds:g} s ({setting})"
+    return IncompleteStreamError(
+        f"The reply from {options.base_url} {what}.",
+        hint=f"{_kept(accumulator)} Run the cell again, or raise ChatSettings.{setting}.",
+        partial=accumulator.completion(ended="incomplete"),
+    )
+
+
+def _kept(accumulator: ChunkAccumulator) -> str:
+    if accumulator.has_output:
+        return "The partial reply is kept."
+    return "Nothing had arrived."
+
+
+async def _within_deadlines(
+    chunks: AsyncIterator[bytes], options: RequestOptions, accumulator: ChunkAccumulator
+) -> AsyncGenerator[bytes, None]:
+    """``chunks``, bounded in time: the first token, and the whole reply.
+
+    The read timeout bounds the gap between two reads only, and a server that sends keep-alive
+    comments resets it forever; these deadlines count tokens, not bytes.
+    """
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    first = options.first_token_timeout or options.read_timeout
+    total = options.reply_timeout
+    iterator = chunks.__aiter__()
+    while True:
+        limits = [] if total is None else [(started + total, total, "reply_timeout")]
+        if not accumulator.has_output:
+            setting = "first_token_timeout" if options.first_token_timeout else "read_timeout"
+            limits.append((started + first, first, setting))
+        if not limits:
+            # Tokens are flowing and the reply has no overall bound: read without a timer.
+            async for chunk in iterator:
+                yield chunk
+            return
+        deadline, seconds, setting = min(limits)
+        try:
+            chunk = await asyncio.wait_for(iterator.__anext__(), max(0.0, deadline - loop.time()))
+        except StopAsyncIteration:
+            return
+        except asyncio.TimeoutError:
+            raise stalled(options, accumulator, seconds, setting) from None
+        yield chunk
 
 
 async def _drain(chunks: AsyncIterator[bytes]) -> None:
@@ -240,7 +305,7 @@ def read_json(
             f"{options.base_url} sent a reply that is not JSON "
             f"({response.headers.get('content-type', 'no content type')}).",
             status_code=response.status_code,
-            body=truncate(redact(response.text, [options.api_key]), 500),
+            body=truncate(redact(response.text, options.secrets()), 500),
             hint="Check the base URL points at an OpenAI-compatible API (usually ending in /v1).",
         ) from None
     accumulator.feed(payload)

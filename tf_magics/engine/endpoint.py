@@ -50,7 +50,7 @@ async def local_endpoint(bridge: Bridge, options: RequestOptions) -> RequestOpti
         base_url=server.base_url,
         model=options.model or server.model,
         api_key=None,
-        key_source=None,
+        withheld_key=None,
         base_url_source=LOCAL_SOURCE,
     )
 

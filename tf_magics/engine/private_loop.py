@@ -14,7 +14,7 @@ everything that touches the notebook stays on the calling thread:
   the task on the private loop and then waits for it to wind down cleanly, so the stream is closed
   and the partial reply is recorded before control returns.
 
-From async code (``await chat.send(...)`` in a cell), the same coroutine runs on the caller's loop
+From async code (``await chat.aask(...)`` in a cell), the same coroutine runs on the caller's loop
 with a :class:`DirectBridge` instead.
 """
 
@@ -147,6 +147,8 @@ class _Waiter:
         self.task: asyncio.Future[Any] | None = None
         self.cancelled = False
         self.outcome: tuple[str, Any] | None = None
+        # The observer's own failure: the task is cancelled, waited for, and this is raised.
+        self.failure: Exception | None = None
 
     def run(self, make: Callable[[Bridge], Coroutine[Any, Any, T]]) -> T:
         asyncio.run_coroutine_threadsafe(self._main(make(_QueueBridge(self.inbox))), self.loop)
@@ -161,6 +163,14 @@ class _Waiter:
                     raise
                 interrupted = True
                 self._cancel()
+            except Exception as error:
+                # The view failed: nothing may go on writing to the conversation once this
+                # call returns, so the turn is stopped and waited for before the error goes up.
+                if self.failure is None:
+                    self.failure = error
+                    self._cancel()
+        if self.failure is not None:
+            raise self.failure
         assert self.outcome is not None
         kind, value = self.outcome
         if kind == "result":
@@ -192,13 +202,15 @@ class _Waiter:
         try:
             item = self.inbox.get(timeout=_IDLE_SECONDS)
         except queue.Empty:
-            self.observer.idle()
+            if self.failure is None:
+                self.observer.idle()
             return False
         if item is _DONE:
             return True
         kind = item[0]
         if kind == "event":
-            self.observer.handle(item[1])
+            if self.failure is None:
+                self.observer.handle(item[1])
         elif kind == "call":
             self._call(item[1], item[2])
         else:
@@ -207,6 +219,9 @@ class _Waiter:
 
     def _call(self, function: Callable[[], Any], future: concurrent.futures.Future[Any]) -> None:
         if not future.set_running_or_notify_cancel():
+            return
+        if self.failure is not None:
+            future.set_exception(asyncio.CancelledError())  # the turn is being stopped
             return
         try:
             result = self.observer.run_tool(function)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from tf_magics._text import exception_text
 from tf_magics.client import ChunkAccumulator, RequestOptions
 from tf_magics.conversation import Conversation
 from tf_magics.errors import APIError, EmptyStreamError, StreamInterrupted
@@ -33,6 +34,7 @@ from tf_magics.events import (
 from tf_magics.reply import Reply, StopReason
 from tf_magics.types import Completion, ToolResult
 
+from .endpoint import LOCAL_SOURCE, default_model
 from .private_loop import Bridge
 
 if TYPE_CHECKING:
@@ -63,6 +65,8 @@ class TurnLoop:
         tool_choice: Any = None,
         confirm: Confirm | None = None,
         max_result_chars: int = 20_000,
+        tool_timeout: float | None = None,
+        history_limit: tuple[int | None, int | None] = (None, None),
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.client = client
@@ -73,6 +77,8 @@ class TurnLoop:
         self.tool_choice = tool_choice
         self.confirm = confirm
         self.max_result_chars = max_result_chars
+        self.tool_timeout = tool_timeout
+        self.history_limit = history_limit
         self.clock = clock
         self.reply = Reply(conversation=conversation.name)
         self._accumulator: ChunkAccumulator | None = None
@@ -93,8 +99,14 @@ class TurnLoop:
     # -- the loop --
 
     async def run(self, user_text: str) -> Reply:
-        """Add ``user_text`` to the conversation and run the turn to its end."""
+        """Add ``user_text`` to the conversation and run the turn to its end.
+
+        Whatever ends the turn early (an API error, an interrupt, or anything unexpected), the
+        conversation is left sendable: the partial reply is kept and marked, every tool call is
+        answered, and a question that got nothing back is removed.
+        """
         self._start = self.clock()
+        await self._prepare()
         self.conversation.add_user(user_text)
         try:
             await self._rounds()
@@ -105,9 +117,34 @@ class TurnLoop:
             self._keep_partial("error", str(error), error.partial)
             error.reply = self.reply
             raise
+        except Exception as error:
+            self._keep_partial("error", exception_text(error))
+            raise
         finally:
             self.reply.elapsed = self.clock() - self._start
         return self.reply
+
+    async def _prepare(self) -> None:
+        """Fill in what the request still lacks, and say what the user should know first."""
+        self.options = await default_model(self.client, self.options, self.note)
+        self.reply.requested_model = self.options.model
+        self.reply.key_source = self.options.key_source
+        if self.options.base_url_source == LOCAL_SOURCE:
+            from tf_magics.local import LOCAL_MODEL_DESCRIPTION
+
+            self.reply.model_note = LOCAL_MODEL_DESCRIPTION
+        if self.options.withheld_key and self.options.api_key is None:
+            self.note(self.options.withheld_key, "warning")
+        max_turns, max_tokens = self.history_limit
+        if max_turns is not None or max_tokens is not None:
+            # The new question is not in the history yet: leave room for it.
+            report = self.conversation.trim(
+                max_tokens=max_tokens,
+                max_turns=None if max_turns is None else max(0, max_turns - 1),
+                keep_last=0,
+            )
+            if report:
+                self.note(str(report))
 
     async def _rounds(self) -> None:
         tools = self.registry.schemas() if self.registry is not None else []
@@ -172,9 +209,12 @@ class TurnLoop:
         return await self._request(round_number, tools, stream=False)
 
     async def _run_tools(self, completion: Completion) -> None:
+        from tf_magics.tools import ToolRegistry
         from tf_magics.tools.execute import run_tool_call
 
-        assert self.registry is not None
+        # A model may call tools it was not offered (none enabled, or a server that ignores
+        # ``tools``): such a call is answered with an error result like an unknown tool.
+        registry = self.registry if self.registry is not None else ToolRegistry()
         for call in completion.tool_calls:
             arguments: dict[str, Any] | None
             try:
@@ -185,11 +225,12 @@ class TurnLoop:
             # One call at a time, each recorded as soon as it ran: if the turn is interrupted,
             # the history says exactly which calls ran and which did not.
             result = await run_tool_call(
-                self.registry,
+                registry,
                 call,
                 call_sync=self.bridge.call_sync,
                 confirm=self._ask_user if self.confirm is not None else None,
                 max_result_chars=self.max_result_chars,
+                timeout=self.tool_timeout,
             )
             self._record(result)
 
@@ -241,12 +282,20 @@ class TurnLoop:
 
 def interrupted_error(turn: TurnLoop) -> StreamInterrupted:
     """The error raised to a synchronous caller after Ctrl-C, carrying what was kept."""
-    partial = turn.reply.completions[-1] if turn.reply.completions else None
-    kept = (
-        "the partial reply is kept in the history (marked interrupted)"
-        if turn.reply.text
-        else "nothing had arrived, so the question was not added to the history"
-    )
+    reply = turn.reply
+    partial = reply.completions[-1] if reply.completions else None
+    not_run = sum(result.status == "skipped" for result in reply.tool_results)
+    if reply.text:
+        kept = "the partial reply is kept in the history (marked interrupted)"
+    elif reply.tool_results:
+        calls = len(reply.tool_results)
+        kept = (
+            f"the question and {calls} tool call{'s' if calls > 1 else ''} are kept in the history"
+        )
+        if not_run:
+            kept += f" ({not_run} answered 'not run': the turn stopped before it ran)"
+    else:
+        kept = "nothing had arrived, so the question was not added to the history"
     error = StreamInterrupted(f"Interrupted: {kept}.", partial=partial)
-    error.reply = turn.reply
+    error.reply = reply
     return error

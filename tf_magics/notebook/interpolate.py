@@ -12,6 +12,8 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
+from tf_magics._text import clean_text, exception_text
+
 __all__ = ["interpolate"]
 
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\}")
@@ -46,7 +48,13 @@ def interpolate(text: str, namespace: dict[str, Any]) -> str:
         for attribute in attributes:
             if attribute.startswith("_"):
                 raise UsageError(f"--interpolate: private attribute {attribute!r} is not allowed.")
-            value = getattr(value, attribute)
-        return str(value)
+        try:
+            for attribute in attributes:
+                value = getattr(value, attribute)
+            return clean_text(str(value))
+        except Exception as error:  # a property or __str__ that raises: one line, no traceback
+            raise UsageError(
+                f"--interpolate: reading {{{match.group(1)}}} failed ({exception_text(error)})."
+            ) from None
 
     return _PLACEHOLDER.sub(substitute, text)

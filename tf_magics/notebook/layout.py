@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tf_magics._text import one_line, truncate
+from tf_magics.events import Notice, Retrying, StreamFallback
 from tf_magics.render import escape
 from tf_magics.reply import Reply
 from tf_magics.types import ToolCall, ToolResult, Usage
@@ -23,6 +24,7 @@ __all__ = [
     "notes_html",
     "reasoning_html",
     "status_line_html",
+    "waiting_words",
 ]
 
 _PREVIEW_CHARS = 600
@@ -145,6 +147,28 @@ class ToolBlock:
         return line
 
 
+def waiting_words(
+    event: Retrying | StreamFallback | Notice,
+) -> tuple[tuple[str, str] | None, str | None]:
+    """What an event about the wait adds: a note kept under the reply, and the status line.
+
+    A status that does not start with ``⏳`` only replaces a status already shown.
+    """
+    if isinstance(event, Retrying):
+        return None, (
+            f"⏳ {event.reason} — retrying in {event.delay:.1f} s "
+            f"(retry {event.attempt} of {event.max_attempts})…"
+        )
+    if isinstance(event, StreamFallback):
+        return (
+            ("info", f"Sent again without streaming: {event.reason}."),
+            "⏳ The server cannot stream this request; asking without streaming…",
+        )
+    if event.kind == "progress":
+        return None, f"⏳ {event.text}"
+    return ("warning" if event.kind == "warning" else "info", event.text), event.text
+
+
 def finish_note(reply: Reply, *, max_tokens: int | None) -> tuple[str, str] | None:
     """What to say about how the reply ended: ``(level, text)``, or ``None`` for a normal stop."""
     finish = reply.finish_kind
@@ -209,6 +233,8 @@ def footer_text(
         parts.append(f"{rounds} requests")
     if conversation_usage is not None and conversation_usage.total_tokens:
         parts.append(f"conversation {conversation_usage.total_tokens:,} tokens")
+    if reply.key_source:
+        parts.append(f"key: {reply.key_source}")
     return " · ".join(parts)
 
 

@@ -36,7 +36,7 @@ from tf_magics.render import StreamingMarkdown, render_markdown
 from tf_magics.reply import Reply
 from tf_magics.types import Usage
 
-from .layout import ToolBlock, reasoning_html, status_line_html
+from .layout import ToolBlock, reasoning_html, status_line_html, waiting_words
 from .outputs import Bundle, Output
 from .reply_output import reply_bundle
 
@@ -59,6 +59,7 @@ class _OutputSlot:
 class _Round:
     """What one request of the turn has shown so far."""
 
+    remote_images: bool = False
     markdown: StreamingMarkdown = field(default_factory=StreamingMarkdown)
     streamed: list[str] = field(default_factory=list)
     frozen: list[str] = field(default_factory=list)
@@ -78,7 +79,7 @@ class _Round:
         """Render the completed blocks not shown yet: ``(html, text)``, kept as unshown."""
         sources, self.pending = self.pending, []
         # The blocks are consecutive spans of the reply: one render call for all of them.
-        html = render_markdown("".join(sources))
+        html = render_markdown("".join(sources), remote_images=self.remote_images)
         self.frozen.append(html)
         text = "\n\n".join(sources)
         self.unshown = (html, text)
@@ -92,7 +93,7 @@ class _Round:
         """
         if self.frozen and "".join(self.streamed) == content:
             return "".join(self.frozen)
-        return render_markdown(content)
+        return render_markdown(content, remote_images=self.remote_images)
 
 
 class LiveView:
@@ -107,6 +108,10 @@ class LiveView:
         messages per interval).
     max_tokens
         The cap in force, quoted when a reply is cut off.
+    target
+        The server's address, named while waiting.
+    remote_images
+        Show images from other addresses (off: as links; see ``ChatSettings.remote_images``).
     clock
         Monotonic clock (injected for tests).
     """
@@ -118,12 +123,14 @@ class LiveView:
         interval: float = 0.1,
         max_tokens: int | None = None,
         target: str = "",
+        remote_images: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.output = output
         self.interval = interval
         self.max_tokens = max_tokens
         self.target = target
+        self.remote_images = remote_images
         self.clock = clock
         self._rounds: list[_Round] = []
         self._status: _OutputSlot | None = None
@@ -161,7 +168,7 @@ class LiveView:
     @property
     def _round(self) -> _Round:
         if not self._rounds:
-            self._rounds.append(_Round())
+            self._rounds.append(_Round(remote_images=self.remote_images))
         return self._rounds[-1]
 
     # -- events --
@@ -190,27 +197,20 @@ class LiveView:
             self._end_round(event)
         elif isinstance(event, (ToolCallStarted, ToolCallFinished)):
             self._tool_progress(event)
-        elif isinstance(event, Retrying):
-            self._set_status(
-                f"⏳ {event.reason} — retrying in {event.delay:.1f} s "
-                f"(retry {event.attempt} of {event.max_attempts})…"
-            )
-        elif isinstance(event, StreamFallback):
-            self._notices.append(("info", f"Sent again without streaming: {event.reason}."))
-            self._set_status("⏳ The server cannot stream this request; asking without streaming…")
-        elif isinstance(event, Notice):
-            if event.kind == "progress":
-                self._set_status(f"⏳ {event.text}")
-                return
-            self._notices.append(("warning" if event.kind == "warning" else "info", event.text))
-            if self._status is not None:
-                self._set_status(event.text)
+        elif isinstance(event, (Retrying, StreamFallback, Notice)):
+            notice, status = waiting_words(event)
+            if notice is not None:
+                self._notices.append(notice)
+            if status is not None and (self._status is not None or status.startswith("⏳")):
+                self._set_status(status)
 
     def _start_round(self, event: RequestStarted) -> None:
         if self._rounds and event.round == len(self._rounds):
-            self._rounds[-1] = _Round()  # the same request sent again (no streaming)
+            self._rounds[-1] = _Round(
+                remote_images=self.remote_images
+            )  # the same request sent again (no streaming)
         elif event.round > 1 or not self._rounds:
-            self._rounds.append(_Round())
+            self._rounds.append(_Round(remote_images=self.remote_images))
         if event.round == 1:
             where = f" from {self.target}" if self.target else ""
             self._set_status(f"⏳ Waiting for {event.model or 'the model'}{where}…")
@@ -304,7 +304,8 @@ class LiveView:
             if tail != current.shown_tail:
                 current.shown_tail = tail
                 started = time.perf_counter()
-                html, text = render_markdown(tail, partial=True), tail
+                html = render_markdown(tail, partial=True, remote_images=self.remote_images)
+                text = tail
                 self._render_seconds = time.perf_counter() - started
                 if current.tail_slot is None:
                     current.tail_slot = self._show(html, text, "content")
@@ -380,6 +381,7 @@ class LiveView:
         """The consolidated output: reasoning, answer, tool blocks, notes and footer."""
         return reply_bundle(
             reply if reply is not None else Reply(),
+            remote_images=self.remote_images,
             notices=self._notices,
             max_tokens=self.max_tokens,
             error=error,
@@ -390,4 +392,4 @@ class LiveView:
     def _content_html(self, position: int, content: str) -> str:
         if position < len(self._rounds):
             return self._rounds[position].content_html(content)
-        return render_markdown(content)
+        return render_markdown(content, remote_images=self.remote_images)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tf_magics.render import escape
+from tf_magics.render import escape, markdown_images_as_links
 from tf_magics.reply import Reply
 from tf_magics.types import Usage
 
@@ -27,6 +27,7 @@ def reply_bundle(
     error: BaseException | None,
     conversation_usage: Usage | None,
     content_html: Callable[[int, str], str],
+    remote_images: bool = False,
 ) -> Bundle:
     """The consolidated output of a turn.
 
@@ -45,8 +46,10 @@ def reply_bundle(
     content_html
         The sanitized HTML of the content of the completion at a position (the live view
         reuses what it rendered while streaming).
+    remote_images
+        Keep remote images in the saved Markdown (off: written as links, as in the HTML).
     """
-    html, markdown, plain = _rounds(reply, content_html)
+    html, markdown, plain = _rounds(reply, content_html, remote_images)
     html.insert(0, '<div class="tf-magics-reply">')
     notes = list(notices)
     ending = finish_note(reply, max_tokens=max_tokens)
@@ -72,7 +75,7 @@ def reply_bundle(
 
 
 def _rounds(
-    reply: Reply, content_html: Callable[[int, str], str]
+    reply: Reply, content_html: Callable[[int, str], str], remote_images: bool
 ) -> tuple[list[str], list[str], list[str]]:
     """Each round's reasoning, answer and tool blocks, as (HTML, Markdown, plain) parts."""
     html: list[str] = []
@@ -86,7 +89,8 @@ def _rounds(
         if completion.content:
             body = content_html(position, completion.content)
             html.append(f'<div class="tf-magics-content">{body}</div>')
-            markdown.append(completion.content)
+            shown = completion.content
+            markdown.append(shown if remote_images else markdown_images_as_links(shown))
             plain.append(completion.content)
         for call in completion.tool_calls:
             result = results.get(call.id)

@@ -52,6 +52,7 @@ def make_view(chat: Chat, overrides: dict[str, Any], output: Output | None = Non
         output if output is not None else IPythonOutput(),
         max_tokens=options.max_tokens,
         target=options.base_url or "",
+        remote_images=chat.settings.remote_images,
     )
 
 

@@ -21,8 +21,14 @@ lazily.
 
 from __future__ import annotations
 
-from .markdown import render_markdown
+from .markdown import markdown_images_as_links, render_markdown
 from .sanitize import escape, sanitize_html
 from .streaming import StreamingMarkdown
 
-__all__ = ["StreamingMarkdown", "escape", "render_markdown", "sanitize_html"]
+__all__ = [
+    "StreamingMarkdown",
+    "escape",
+    "markdown_images_as_links",
+    "render_markdown",
+    "sanitize_html",
+]

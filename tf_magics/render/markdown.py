@@ -31,7 +31,7 @@ from typing import Any
 from .sanitize import sanitize_html
 from .source import Stash, rewrite
 
-__all__ = ["render_markdown"]
+__all__ = ["images_as_links", "markdown_images_as_links", "render_markdown"]
 
 _TABLE_ALIGN_RE = re.compile(r'<(th|td) style="text-align: (left|center|right)">')
 
@@ -52,7 +52,9 @@ def _convert(source: str) -> str:
     return _TABLE_ALIGN_RE.sub(r'<\1 align="\2">', html).rstrip("\n")
 
 
-def render_markdown(text: str, *, sanitize: bool = True, partial: bool = False) -> str:
+def render_markdown(
+    text: str, *, sanitize: bool = True, partial: bool = False, remote_images: bool = False
+) -> str:
     r"""Render a markdown reply to HTML.
 
     Parameters
@@ -65,6 +67,10 @@ def render_markdown(text: str, *, sanitize: bool = True, partial: bool = False) 
         ``text`` is the growing tail of a streaming reply: an unclosed ``$$`` or ``\[`` in its last
         paragraph is closed so the math under way does not pass through markdown. (An unclosed code
         fence always runs to the end, as in CommonMark.)
+    remote_images
+        Show images from other addresses. Off (the default), an image that is not a ``data:``
+        URL becomes a link: a reply can then not make the notebook fetch an address of its
+        choosing (with data in its query) the moment it renders.
 
     Returns
     -------
@@ -75,8 +81,44 @@ def render_markdown(text: str, *, sanitize: bool = True, partial: bool = False) 
         return ""
     stash = Stash()
     converted = _convert(rewrite(text, stash, partial))
+    if not remote_images:
+        converted = images_as_links(converted)
     result = stash.restore(converted)
-    return stash.restore_blocks(_tidy(sanitize_html(result) if sanitize else result))
+    if sanitize:
+        result = sanitize_html(result, remote_images=remote_images)
+    return stash.restore_blocks(_tidy(result))
+
+
+# What pulldown-cmark writes for ``![alt](src "title")`` (attributes escaped, in this order).
+_IMAGE_RE = re.compile(r'<img src="([^"]*)" alt="([^"]*)"(?: title="([^"]*)")? />')
+
+
+def images_as_links(html: str) -> str:
+    """Every ``<img>`` whose source is not a ``data:`` image, as a link to that source."""
+
+    def link(match: re.Match[str]) -> str:
+        src, alt = match.group(1), match.group(2)
+        if src.lower().startswith("data:image/"):
+            return match.group(0)
+        label = f"image: {alt}" if alt else "image"
+        return f'<a href="{src}">[{label}]</a>'
+
+    return _IMAGE_RE.sub(link, html)
+
+
+# ``![alt](`` not followed by a data: image (the link form keeps its text and address).
+_MARKDOWN_IMAGE_RE = re.compile(r"!\[([^\]\n]*)\]\((?!\s*<?data:image/)")
+
+
+def markdown_images_as_links(text: str) -> str:
+    """The Markdown source with remote images written as links (for a saved ``text/markdown``).
+
+    A frontend that renders a notebook's Markdown output would fetch an image's address; as a
+    link it is fetched only when clicked. (An image inside a code block is rewritten too.)
+    """
+    return _MARKDOWN_IMAGE_RE.sub(
+        lambda m: f"[image: {m.group(1)}](" if m.group(1) else "[image](", text
+    )
 
 
 _EMPTY_PARAGRAPH_RE = re.compile(r"<p>\s*</p>\n?")

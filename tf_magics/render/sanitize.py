@@ -48,12 +48,23 @@ _IMAGE_DATA_RE = re.compile(r"data:image/(?:png|jpeg|gif|webp);", re.IGNORECASE)
 
 def _filter_attribute(element: str, attribute: str, value: str) -> str | None:
     """Allow-list attribute values nh3 cannot express on its own (values arrive decoded)."""
+    return _filter(element, attribute, value, remote_images=True)
+
+
+def _filter_local_images(element: str, attribute: str, value: str) -> str | None:
+    """The same, but an image may only come from a ``data:`` URL (nothing is fetched)."""
+    return _filter(element, attribute, value, remote_images=False)
+
+
+def _filter(element: str, attribute: str, value: str, *, remote_images: bool) -> str | None:
     if attribute in ("href", "src"):
         # What a browser's URL parser does before it reads the scheme.
         lowered = _TAB_OR_NEWLINE_RE.sub("", value.strip(_C0_AND_SPACE)).lower()
         if lowered.startswith("data:"):
             ok = element == "img" and attribute == "src" and _IMAGE_DATA_RE.match(lowered)
             return value if ok else None
+        if element == "img" and not remote_images:
+            return None
         return value
     if attribute == "style":
         lowered = value.lower()
@@ -65,8 +76,8 @@ def _filter_attribute(element: str, attribute: str, value: str) -> str | None:
     return value
 
 
-@lru_cache(maxsize=1)
-def _clean() -> Callable[[str], str]:
+@lru_cache(maxsize=2)
+def _clean(remote_images: bool) -> Callable[[str], str]:
     import nh3
 
     options: dict[str, Any] = {
@@ -74,7 +85,7 @@ def _clean() -> Callable[[str], str]:
         "clean_content_tags": {"script", "style"},
         "attributes": _ATTRIBUTES,
         "allowed_classes": {"div": {"highlight"}},
-        "attribute_filter": _filter_attribute,
+        "attribute_filter": _filter_attribute if remote_images else _filter_local_images,
         "link_rel": "noopener noreferrer nofollow",
         "set_tag_attribute_values": {"a": {"target": "_blank"}},
         "url_schemes": {"http", "https", "mailto", "data"},
@@ -87,28 +98,30 @@ def _clean() -> Callable[[str], str]:
     return lambda html: nh3.clean(html, **options)
 
 
-def sanitize_html(html: str) -> str:
+def sanitize_html(html: str, *, remote_images: bool = False) -> str:
     """Sanitize an HTML fragment with an allow-list (nh3).
 
     Kept: paragraphs, headings, lists, tables (``align``), block quotes, rules, code (``<pre>`` and
     ``<span>`` with colour styles), emphasis, ``del``/``ins``/``mark``/``sub``/``sup``/``kbd``,
     ``details``/``summary``, links (``http``, ``https``, ``mailto``, relative; opened in a new tab
-    with ``rel="noopener noreferrer nofollow"``) and images (``http``, ``https``, relative, or a
-    ``data:image/png|jpeg|gif|webp`` URL). Removed: every other element (``script`` and ``style``
-    with their content), event-handler and other attributes, ``javascript:``/``vbscript:``/
-    ``data:text/html`` URLs, comments.
+    with ``rel="noopener noreferrer nofollow"``) and images from a ``data:image/png|jpeg|gif|webp``
+    URL (and, with ``remote_images``, from ``http``, ``https`` or relative URLs). Removed: every
+    other element (``script`` and ``style`` with their content), event-handler and other
+    attributes, ``javascript:``/``vbscript:``/``data:text/html`` URLs, comments.
 
     Parameters
     ----------
     html
         Untrusted HTML.
+    remote_images
+        Keep images that would be fetched from an address (off: their source is dropped).
 
     Returns
     -------
     str
         HTML that runs no script.
     """
-    return _clean()(html)
+    return _clean(remote_images)(html)
 
 
 def escape(text: str) -> str:

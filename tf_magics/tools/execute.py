@@ -12,6 +12,7 @@ tools are awaited on the event loop. The turn that asked for the call reports it
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import time
@@ -19,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tf_magics._text import exception_text, truncate
+from tf_magics._text import clean_text, exception_text, truncate
 from tf_magics.errors import ToolArgumentError
 from tf_magics.types import ToolCall, ToolResult
 
@@ -58,6 +59,7 @@ class _CallExecution:
     call_sync: CallSync
     confirm: Confirm | None
     max_result_chars: int
+    timeout: float | None = None
 
     async def prepare(self, call: ToolCall) -> _Ready | ToolResult:
         """Look the tool up, decode and validate the arguments, ask for confirmation."""
@@ -65,7 +67,11 @@ class _CallExecution:
         found = self.registry.get(call.name)
         if found is None or not found.enabled:
             available = ", ".join(t.name for t in self.registry.enabled()) or "(none)"
-            return _error(call, f"Error: unknown tool {call.name!r}. Available tools: {available}.")
+            if found is not None:
+                text = f"Error: the tool {call.name!r} is switched off; do not call it."
+            else:
+                text = f"Error: unknown tool {call.name!r}."
+            return _error(call, f"{text} Available tools: {available}.")
         if isinstance(decoded, str):
             return _error(
                 call,
@@ -123,9 +129,22 @@ class _CallExecution:
             bound = functools.partial(ready.tool.function, **ready.arguments)
             value = bound() if ready.tool.is_async else await self.call_sync(bound)
             if inspect.isawaitable(value):
-                value = await value
+                # Only awaitables can be stopped; a sync function runs in the notebook until
+                # it returns (or the interrupt button stops the whole turn).
+                value = await asyncio.wait_for(value, self.timeout)
+        except asyncio.TimeoutError:
+            return ToolResult(
+                ready.call,
+                f"Error: {ready.call.name!r} did not finish within {self.timeout:g} s "
+                "(tool_timeout) and was stopped.",
+                status="error",
+                duration=time.perf_counter() - start,
+                note=join_notes(ready.notes),
+            )
         except Exception as exc:
-            text, note = cap_text(f"Error: {exception_text(exc)}", self.max_result_chars)
+            text, note = cap_text(
+                clean_text(f"Error: {exception_text(exc)}"), self.max_result_chars
+            )
             return ToolResult(
                 ready.call,
                 text,
@@ -184,6 +203,7 @@ async def run_tool_call(
     call_sync: CallSync,
     confirm: Confirm | None = None,
     max_result_chars: int = DEFAULT_MAX_RESULT_CHARS,
+    timeout: float | None = None,
 ) -> ToolResult:
     """Run one tool call and describe what happened.
 
@@ -201,6 +221,8 @@ async def run_tool_call(
         may return an awaitable. ``None`` means no one can answer: such tools are declined.
     max_result_chars
         Longer result texts are cut with a note.
+    timeout
+        Seconds an async tool may run before it is cancelled (``None``: no limit).
 
     Returns
     -------
@@ -213,5 +235,5 @@ async def run_tool_call(
     KeyboardInterrupt, asyncio.CancelledError
         These propagate; nothing else does.
     """
-    execution = _CallExecution(registry, call_sync, confirm, max_result_chars)
+    execution = _CallExecution(registry, call_sync, confirm, max_result_chars, timeout)
     return await execution.execute(await execution.prepare(call))

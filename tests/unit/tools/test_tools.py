@@ -615,7 +615,9 @@ def test_unknown_tool_is_an_error_result_listing_the_tools() -> None:
     assert result.content == "Error: unknown tool 'nope'. Available tools: a."
     disabled = run_one(registry, "b", {})
     assert disabled.status == "error"
-    assert "unknown tool 'b'" in disabled.content
+    assert disabled.content == (
+        "Error: the tool 'b' is switched off; do not call it. Available tools: a."
+    )
 
 
 def test_unknown_tool_in_an_empty_registry() -> None:

@@ -48,6 +48,8 @@ def _load(session: NotebookSession, argv: list[str]) -> None:
         loaded = Conversation.load(args.path)
     except FileNotFoundError:
         raise UsageError(f"%chat load: no file at {args.path}.") from None
+    except OSError as error:
+        raise UsageError(f"%chat load: cannot read {args.path} ({error.strerror}).") from None
     except ValueError as error:
         raise UsageError(
             f"%chat load: {args.path} is not a saved conversation ({error})."

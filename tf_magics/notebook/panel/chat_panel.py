@@ -201,8 +201,13 @@ class ChatPanel(ConversationSide):
         self.hint.value = hint_html(level, text)
 
     def _show_title(self) -> None:
-        base_url, _, source = self.settings.endpoint()
-        where = f"{base_url} (from {source})" if base_url else "no endpoint configured"
+        endpoint = self.settings.endpoint()
+        if endpoint.problem is not None:
+            where = endpoint.problem
+        elif endpoint.base_url:
+            where = f"{endpoint.base_url} (from {endpoint.source})"
+        else:
+            where = "no endpoint configured"
         self.title.value = (
             '<div class="tf-title">tf_magics</div>'
             f'<div class="tf-sub">{escape(where)} · API key {escape(self.settings.key_status())}'

@@ -192,7 +192,7 @@ class ConversationSide(PanelControls):
     # -- models --
 
     def _show_cached_models(self) -> None:
-        base_url = self.settings.endpoint()[0] or ""
+        base_url = self.settings.endpoint().base_url or ""
         models = self.chat.client.models_cache.get(base_url)
         self.model.options = tuple(m.id for m in models or ())
 
@@ -211,7 +211,7 @@ class ConversationSide(PanelControls):
         list of str
             The model ids (empty when the server does not list any or cannot be reached).
         """
-        base_url = self.settings.endpoint()[0]
+        base_url = self.settings.endpoint().base_url
         if base_url is None or base_url == "local":
             if not quiet:
                 self.say(
