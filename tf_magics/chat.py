@@ -21,7 +21,6 @@ from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ._public import public
-from ._text import clean_text
 from .client import ModelInfo, RequestOptions
 from .client.http import Client
 from .conversation import Conversation, Turn
@@ -34,6 +33,7 @@ from .engine import (
     local_endpoint,
     observer_for,
     run_blocking,
+    start_turn,
 )
 from .errors import ConfigurationError
 from .events import Event
@@ -316,43 +316,54 @@ class Chat:
         if not history:
             conversation = Conversation(self.conversation.system, name=self.conversation.name)
         with conversation.turn():  # one turn at a time: a second is refused, not interleaved
-            return await self._run_turn(
-                text, conversation, bridge, options, tools, tool_choice, holder
-            )
+            try:
+                return await start_turn(
+                    text,
+                    client=self.client,
+                    conversation=conversation,
+                    settings=self.settings,
+                    options=options,
+                    bridge=bridge,
+                    registry=_with_tools(self.tools, tools),
+                    tool_choice=_tool_choice(tool_choice),
+                    confirm=self.confirm,
+                    holder=holder,
+                )
+            finally:
+                if "turn" in holder:
+                    self.last_reply = holder["turn"].reply
 
-    async def _run_turn(
-        self,
-        text: str,
-        conversation: Conversation,
-        bridge: Bridge,
-        options: RequestOptions,
-        tools: Iterable[Callable[..., Any]] | None,
-        tool_choice: Any,
-        holder: dict[str, TurnLoop],
-    ) -> Reply:
-        options = await local_endpoint(bridge, options)
-        registry = self.tools
-        if tools is not None:
-            registry = self.tools.copy()
-            for function in tools:
-                registry.add(function)
-        turn = TurnLoop(
-            client=self.client,
-            conversation=conversation,
-            options=options,
-            bridge=bridge,
-            registry=registry,
-            tool_choice=_tool_choice(tool_choice),
-            confirm=self.confirm,
-            max_result_chars=self.settings.tool_result_max_chars,
-            tool_timeout=self.settings.tool_timeout,
-            history_limit=(self.settings.history_max_turns, self.settings.history_max_tokens),
-        )
-        holder["turn"] = turn
-        try:
-            return await turn.run(clean_text(text))
-        finally:
-            self.last_reply = turn.reply
+    # -- closing --
+
+    def close(self) -> None:
+        """Close the chat's connections (``with Chat(...) as chat:`` does it at the end)."""
+        run_blocking(lambda _bridge: self.client.aclose(), observer_for(None, None))
+
+    async def aclose(self) -> None:
+        """Close the connections of the running event loop (``async with``)."""
+        await self.client.aclose()
+
+    def __enter__(self) -> Chat:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Chat:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+def _with_tools(registry: ToolRegistry, extra: Iterable[Callable[..., Any]] | None) -> ToolRegistry:
+    """The chat's tools, plus functions offered for one call only."""
+    if extra is None:
+        return registry
+    combined = registry.copy()
+    for function in extra:
+        combined.add(function)
+    return combined
 
 
 def _registry(tools: Any) -> ToolRegistry:

@@ -11,7 +11,6 @@ import pytest
 
 from tf_magics import Chat, ToolRegistry
 from tf_magics.client.http import Client
-from tf_magics.engine import observer_for, run_blocking
 from tf_magics.events import ContentDelta, Event
 from tf_magics.local import LocalServer
 from tf_testing.model_server import require_local_extra
@@ -42,24 +41,21 @@ MakeChat = Callable[..., tuple[Chat, RecordingTransport]]
 def make_chat() -> Iterator[MakeChat]:
     """``make_chat(server, **settings)``: a Chat with its own recording client, closed afterwards.
 
-    ``Chat.ask`` opens the client's connection pool on tf_magics' private event loop, so it is
-    closed there too: a pool that is merely dropped leaves its keep-alive sockets open.
+    A pool that is merely dropped leaves its keep-alive sockets open: ``Chat.close`` closes it.
     """
-    clients: list[Client] = []
+    chats: list[Chat] = []
 
     def make(server: LocalServer, **settings: Any) -> tuple[Chat, RecordingTransport]:
         transport = RecordingTransport()
-        clients.append(Client(transport=transport))
-        chat = Chat(base_url=server.base_url, client=clients[-1], tools=ToolRegistry(), **settings)
-        return chat, transport
+        client = Client(transport=transport)
+        chats.append(
+            Chat(base_url=server.base_url, client=client, tools=ToolRegistry(), **settings)
+        )
+        return chats[-1], transport
 
     yield make
-    for client in clients:
-        _close_on_the_private_loop(client)
-
-
-def _close_on_the_private_loop(client: Client) -> None:
-    run_blocking(lambda _bridge: client.aclose(), observer_for(None, None))
+    for chat in chats:
+        chat.close()
 
 
 def test_streamed_two_turn_conversation(llama_server: LocalServer, make_chat: MakeChat) -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from tf_magics import Chat, Reply
 from tf_magics.client import ModelInfo
+from tf_magics.client.http import Client
 from tf_magics.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -329,3 +330,31 @@ def test_settings_object_is_shared_between_chats(fake_server: FakeOpenAI) -> Non
     assert fake_server.chat_requests[-1]["temperature"] == 0.9
     with pytest.raises(ConfigurationError, match="either"):
         Chat(settings=first.settings, temperature=0.1)
+
+
+# -- closing -------------------------------------------------------------------------------------
+
+
+def open_pools(client: Client) -> int:
+    return sum(not pool.is_closed for pools in client._pools.values() for pool in pools.values())
+
+
+def test_a_chat_used_as_a_context_manager_closes_its_connections(fake_server: FakeOpenAI) -> None:
+    client = Client()
+    with Chat(base_url=fake_server.base_url, client=client) as chat:
+        chat.ask("hi")
+        assert any(
+            not pool.is_closed for pools in client._pools.values() for pool in pools.values()
+        )
+    assert all(pool.is_closed for pools in client._pools.values() for pool in pools.values())
+
+
+def test_async_with_closes_the_pool_of_its_loop(fake_server: FakeOpenAI) -> None:
+    client = Client()
+
+    async def main() -> None:
+        async with Chat(base_url=fake_server.base_url, client=client) as chat:
+            await chat.aask("hi")
+        assert client._pools == {}  # closing a loop's pools forgets them
+
+    asyncio.run(main())

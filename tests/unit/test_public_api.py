@@ -139,6 +139,7 @@ PUBLIC = {
         "local_endpoint",
         "observer_for",
         "run_blocking",
+        "start_turn",
     ],
     "tf_magics.local": [
         "INSTALL_HINT",

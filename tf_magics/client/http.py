@@ -13,7 +13,6 @@ import asyncio
 import functools
 import json
 import ssl
-import weakref
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any, TypeVar
 
@@ -67,9 +66,7 @@ class Client:
         # One pool per event loop (an httpx.AsyncClient cannot be shared between loops) and per
         # scheme: a plain-http pool (a local server) never needs the TLS context, which costs
         # ~0.1 s to build.
-        self._pools: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, dict[bool, httpx.AsyncClient]
-        ] = weakref.WeakKeyDictionary()
+        self._pools: dict[asyncio.AbstractEventLoop, dict[bool, httpx.AsyncClient]] = {}
         #: Base URLs that rejected ``stream_options``; it is not sent to them again.
         self.rejects_stream_options: set[str] = set()
         #: Base URLs that answer streamed requests with tools with an empty stream.
@@ -96,7 +93,12 @@ class Client:
         return pool
 
     async def aclose(self) -> None:
-        """Close the pools that belong to the running event loop."""
+        """Close the pools that belong to the running event loop.
+
+        A pool can only be closed on its own loop: a script that runs ``asyncio.run`` several
+        times should close each loop's pool before it ends (``async with Chat(...)``), or its
+        connections stay open until the process ends.
+        """
         pools = self._pools.pop(asyncio.get_running_loop(), {})
         for pool in pools.values():
             await pool.aclose()

@@ -7,6 +7,7 @@ module                    job
 ``observer``              :class:`TurnObserver`: the one protocol a view implements
 ``private_loop``          the event loop on its own thread that sync callers wait on
 ``endpoint``              filling in the local model and the server's default model
+``start``                 starting a chat's turn: endpoint, loop from the settings, run
 ========================  ================================================================
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 from .endpoint import LOCAL_SOURCE, default_model, local_endpoint
 from .observer import EventCallback, TurnObserver, observer_for
 from .private_loop import Bridge, DirectBridge, run_blocking
+from .start import start_turn
 from .turn import TurnLoop, interrupted_error
 
 __all__ = [
@@ -29,4 +31,5 @@ __all__ = [
     "local_endpoint",
     "observer_for",
     "run_blocking",
+    "start_turn",
 ]

@@ -1,0 +1,61 @@
+"""Starting a turn for a chat: the endpoint filled in, the loop built from the settings, run.
+
+:class:`~tf_magics.Chat` calls :func:`start_turn` for every ``ask``/``aask``; the loop itself is
+:class:`~tf_magics.engine.turn.TurnLoop`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from tf_magics._text import clean_text
+from tf_magics.client import RequestOptions
+from tf_magics.conversation import Conversation
+from tf_magics.reply import Reply
+
+from .endpoint import local_endpoint
+from .private_loop import Bridge
+from .turn import TurnLoop
+
+if TYPE_CHECKING:
+    from tf_magics.client.http import Client
+    from tf_magics.settings import ChatSettings
+    from tf_magics.tools import ToolRegistry
+    from tf_magics.tools.execute import Confirm
+
+__all__ = ["start_turn"]
+
+
+async def start_turn(
+    text: str,
+    *,
+    client: Client,
+    conversation: Conversation,
+    settings: ChatSettings,
+    options: RequestOptions,
+    bridge: Bridge,
+    registry: ToolRegistry,
+    tool_choice: Any,
+    confirm: Confirm | None,
+    holder: dict[str, TurnLoop],
+) -> Reply:
+    """Run one turn of ``conversation``.
+
+    ``holder["turn"]`` receives the loop as soon as it exists, so the caller can read what was
+    kept after an interrupt.
+    """
+    options = await local_endpoint(bridge, options)
+    turn = TurnLoop(
+        client=client,
+        conversation=conversation,
+        options=options,
+        bridge=bridge,
+        registry=registry,
+        tool_choice=tool_choice,
+        confirm=confirm,
+        max_result_chars=settings.tool_result_max_chars,
+        tool_timeout=settings.tool_timeout,
+        history_limit=(settings.history_max_turns, settings.history_max_tokens),
+    )
+    holder["turn"] = turn
+    return await turn.run(clean_text(text))
