@@ -29,6 +29,15 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_spending(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test starts with nothing spent and no TF_MAGICS_BUDGET (read once per kernel)."""
+    from tf_magics import budget
+
+    monkeypatch.setattr(budget, "_LEDGER", budget.Ledger())
+    monkeypatch.setattr(budget, "_ENVIRONMENT", budget.EnvironmentBudget())
+
+
+@pytest.fixture(autouse=True)
 def _fresh_tool_registry() -> Iterator[None]:
     """The notebook-wide tool registry starts empty in every test."""
     from tf_magics.tools import default_registry

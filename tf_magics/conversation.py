@@ -57,6 +57,11 @@ class Turn:
         return ([self.user] if self.user is not None else []) + self.replies
 
     @property
+    def cost(self) -> float | None:
+        """What the turn's requests cost (``None``: unknown)."""
+        return _total_cost(self.replies)
+
+    @property
     def usage(self) -> Usage | None:
         """Usage summed over the turn's requests (tool rounds included); None if unreported."""
         reported = [m.usage for m in self.replies if m.usage is not None]
@@ -189,6 +194,11 @@ class Conversation(conversation_file.SavedForm):
             Usage.__add__, (m.usage for m in self._messages if m.usage is not None), Usage()
         )
 
+    @property
+    def cost(self) -> float | None:
+        """What the conversation's requests cost (``None``: a reported usage has no price)."""
+        return _total_cost(self._messages)
+
     def usage_by_turn(self) -> list[Usage | None]:
         """Usage per turn (``None`` for turns whose usage was not reported)."""
         return [turn.usage for turn in self.turns()]
@@ -238,11 +248,14 @@ class Conversation(conversation_file.SavedForm):
         self._messages.append(message)
         return message
 
-    def add_assistant(self, completion: Completion, *, note: str | None = None) -> Message:
+    def add_assistant(
+        self, completion: Completion, *, note: str | None = None, cost: float | None = None
+    ) -> Message:
         """Append the assistant message for a completion, exactly as it must be re-sent.
 
         A partial completion keeps its text but not its tool calls: calls cut off mid-stream
-        were never complete (their arguments may be truncated) and never ran.
+        were never complete (their arguments may be truncated) and never ran. ``cost`` is what
+        its request cost, when known.
         """
         partial = completion.partial
         message = Message(
@@ -255,6 +268,7 @@ class Conversation(conversation_file.SavedForm):
             finish_reason=completion.finish_reason,
             partial=partial,
             note=note,
+            cost=cost,
         )
         self._messages.append(message)
         return message
@@ -360,6 +374,14 @@ class Conversation(conversation_file.SavedForm):
         not changed), so a request can never be rejected for a dangling call.
         """
         return _wire(self.messages)
+
+
+def _total_cost(messages: list[Message]) -> float | None:
+    """The sum of the messages' costs; unknown (``None``) as soon as one is unknown."""
+    costs = [m.cost for m in messages if m.role == "assistant" and m.usage is not None]
+    if not costs or any(cost is None for cost in costs):
+        return None
+    return sum(cost for cost in costs if cost is not None)
 
 
 def _plan_trim(

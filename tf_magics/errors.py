@@ -12,6 +12,7 @@ instead of a traceback, and still fails the cell so Run All and papermill stop.
     ├── ValidationError           a JSON value does not fit its Python type (also a ValueError)
     │   └── ToolArgumentError     the arguments of a tool call do not fit its parameters
     ├── TurnInProgressError       a conversation is already waiting for a reply
+    ├── BudgetExceededError       a request whose worst case does not fit the spending cap
     └── APIError                  anything the server or the network did
         ├── APIConnectionError    could not reach the base URL
         │   └── APITimeoutError   connect/read timed out
@@ -53,6 +54,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "BudgetExceededError",
     "ConfigurationError",
     "ContextLengthError",
     "EmptyStreamError",
@@ -130,6 +132,10 @@ class TurnInProgressError(TFMagicsError, RuntimeError):
 
     Two turns at once would interleave their messages; the second is refused instead.
     """
+
+
+class BudgetExceededError(TFMagicsError):
+    """A request was not sent: its worst case does not fit under the kernel's spending cap."""
 
 
 class APIError(TFMagicsError):

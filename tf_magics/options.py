@@ -270,6 +270,45 @@ def _env_name(value: str | None) -> str | None:
     return value
 
 
+def _prices(value: dict[str, Any]) -> dict[str, Any]:
+    from tf_magics.cost import parse_price
+
+    for model, price in value.items():
+        try:
+            parse_price(price, f"the price of {model!r}")
+        except ValueError as error:
+            raise ConfigurationError(
+                f"prices: {error}.", hint='For example {"my-model": [0.5, 1.5]} (per million).'
+            ) from None
+    return value
+
+
+def _budget_money(value: float | None) -> float | None:
+    from tf_magics.budget import BUDGET_ENV, environment_budget
+
+    cap = environment_budget().money
+    if cap is not None and (value is None or value > cap):
+        if value is None:
+            return None  # unset: the environment's cap still applies
+        raise ConfigurationError(
+            f"{BUDGET_ENV} caps this kernel at {cap:g}: a notebook can lower the budget but not "
+            f"raise it to {value:g}."
+        )
+    return value
+
+
+def _budget_tokens(value: int | None) -> int | None:
+    from tf_magics.budget import BUDGET_ENV, environment_budget
+
+    cap = environment_budget().tokens
+    if cap is not None and value is not None and value > cap:
+        raise ConfigurationError(
+            f"{BUDGET_ENV} caps this kernel at {cap:,} tokens: a notebook can lower "
+            f"budget_tokens but not raise it to {value:,}."
+        )
+    return value
+
+
 def _extra_body(value: dict[str, Any]) -> dict[str, Any]:
     reserved = sorted(set(value) & RESERVED_BODY_KEYS)
     if reserved:
@@ -492,6 +531,35 @@ OPTIONS: tuple[Option, ...] = (
         "bool",
         "Allow sending the API key over plain http to another machine (it travels unencrypted).",
         default=False,
+    ),
+    Option(
+        "prices",
+        "mapping",
+        "Prices per million tokens, by model: {model: [input, output]} or [input, output, "
+        "cached input]. Unset models use the prices the server publishes, if any.",
+        default={},
+        validator=_prices,
+    ),
+    Option(
+        "currency",
+        "str",
+        "The prices' currency, as shown ('$', 'EUR'...).",
+        default="$",
+    ),
+    Option(
+        "budget",
+        "float",
+        "A spending cap for this kernel, in the prices' currency: a request whose worst case "
+        "would pass it is not sent (TF_MAGICS_BUDGET can impose a lower one).",
+        low=0.0,
+        validator=_budget_money,
+    ),
+    Option(
+        "budget_tokens",
+        "int",
+        "A cap on the tokens this kernel sends and receives (for models without a price).",
+        low=0,
+        validator=_budget_tokens,
     ),
     Option(
         "remote_images",

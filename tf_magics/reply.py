@@ -14,6 +14,7 @@ from functools import reduce
 from typing import Any, Literal
 
 from ._public import publish
+from .cost import Price, cost_of
 from .types import Completion, FinishKind, ToolResult, Usage
 
 __all__ = ["Reply", "StopReason"]
@@ -51,6 +52,15 @@ class Reply:
         The model the request named (the server may report another name).
     key_source
         Where the API key sent with the turn came from (``None``: no key was sent).
+    price
+        The price of the model the turn used (``None``: unknown, so the cost is unknown).
+    currency
+        The prices' currency, as shown.
+    priced
+        Whether costs matter here (prices or a money budget are set): an unknown cost is then
+        said, not left out.
+    conversation_cost
+        What the whole conversation has cost so far (``None``: unknown).
     """
 
     text: str = ""
@@ -65,6 +75,10 @@ class Reply:
     model_note: str | None = None
     requested_model: str | None = None
     key_source: str | None = None
+    price: Price | None = None
+    currency: str = "$"
+    priced: bool = False
+    conversation_cost: float | None = None
 
     def __str__(self) -> str:
         return self.text
@@ -79,6 +93,14 @@ class Reply:
         """Usage summed over every request of the turn (``None`` if never reported)."""
         reported = [c.usage for c in self.completions if c.usage is not None]
         return reduce(Usage.__add__, reported) if reported else None
+
+    @property
+    def cost(self) -> float | None:
+        """What the turn cost (every request, tool rounds included); ``None`` when unknown."""
+        usages = [c.usage for c in self.completions]
+        if self.price is None or not usages or any(u is None for u in usages):
+            return None
+        return sum(cost_of(u, self.price) or 0.0 for u in usages)
 
     @property
     def model(self) -> str | None:
@@ -132,6 +154,7 @@ class Reply:
             "model": self.model,
             "finish_reason": self.finish_reason,
             "usage": usage.to_dict() if usage else None,
+            "cost": self.cost,
             "elapsed": self.elapsed,
             "time_to_first_token": self.time_to_first_token,
             "tool_results": [

@@ -32,7 +32,9 @@ from traitlets import Bool, Dict, Float, Int, List, TraitError, TraitType, Unico
 from traitlets.config import Configurable
 
 from ._public import public
+from .budget import caps_for, environment_budget
 from .client.request import RequestOptions
+from .cost import parse_price
 from .credentials import Endpoint, resolve_endpoint
 from .errors import ConfigurationError
 from .options import LOCAL, OPTIONS, Option
@@ -181,6 +183,8 @@ class ChatSettings(Configurable):
             env=env,
         )
         endpoint.check()
+        if environment_budget().problem is not None:
+            raise ConfigurationError(str(environment_budget().problem))
         model = values["model"] or (env.get("TOKEN_FACTORY_MODEL") or "").strip() or None
         return RequestOptions(
             base_url=endpoint.base_url,
@@ -202,6 +206,8 @@ class ChatSettings(Configurable):
             first_token_timeout=values["first_token_timeout"],
             reply_timeout=values["reply_timeout"],
             max_retry_wait=values["max_retry_wait"],
+            prices={name: parse_price(p) for name, p in values["prices"].items()},
+            caps=caps_for(values["budget"], values["budget_tokens"], values["currency"] or "$"),
         )
 
     def _value(self, spec: Option) -> Any:

@@ -83,6 +83,8 @@ class Usage:
     completion_tokens: int | None = None
     total_tokens: int | None = None
     reasoning_tokens: int | None = None
+    #: Of the prompt tokens, how many the server read from its prompt cache (billed less).
+    cached_tokens: int | None = None
 
     @classmethod
     def from_wire(cls, data: Any) -> Usage | None:
@@ -95,13 +97,20 @@ class Usage:
                 return None
             return int(value)
 
-        details = data.get("completion_tokens_details")
-        reasoning = count(details.get("reasoning_tokens")) if isinstance(details, dict) else None
+        def detail(section: str, key: str) -> int | None:
+            # The wire nests it (``completion_tokens_details``); :meth:`to_dict` writes it flat.
+            nested = data.get(section)
+            found = count(nested.get(key)) if isinstance(nested, dict) else None
+            return found if found is not None else count(data.get(key))
+
+        reasoning = detail("completion_tokens_details", "reasoning_tokens")
+        cached = detail("prompt_tokens_details", "cached_tokens")
         usage = cls(
             prompt_tokens=count(data.get("prompt_tokens")),
             completion_tokens=count(data.get("completion_tokens")),
             total_tokens=count(data.get("total_tokens")),
             reasoning_tokens=reasoning,
+            cached_tokens=cached,
         )
         if usage.prompt_tokens is None and usage.completion_tokens is None:
             return None
@@ -128,6 +137,7 @@ class Usage:
             completion_tokens=add(self.completion_tokens, other.completion_tokens),
             total_tokens=add(self.total_tokens, other.total_tokens),
             reasoning_tokens=add(self.reasoning_tokens, other.reasoning_tokens),
+            cached_tokens=add(self.cached_tokens, other.cached_tokens),
         )
 
     def to_dict(self) -> dict[str, int]:
@@ -137,6 +147,7 @@ class Usage:
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.total_tokens,
             "reasoning_tokens": self.reasoning_tokens,
+            "cached_tokens": self.cached_tokens,
         }
         return {k: v for k, v in fields.items() if v is not None}
 
@@ -252,6 +263,8 @@ class Message:
     partial: bool = False
     note: str | None = None
     is_error: bool = False
+    #: What the request that produced this assistant message cost (``None``: unknown).
+    cost: float | None = None
     created: float = field(default_factory=time.time)
 
     def to_wire(self) -> dict[str, Any]:
@@ -287,6 +300,7 @@ class Message:
             "partial": self.partial or None,
             "note": self.note,
             "is_error": self.is_error or None,
+            "cost": self.cost,
         }
         data.update({k: v for k, v in optional.items() if v is not None})
         data["created"] = self.created
@@ -402,6 +416,7 @@ def _read_message(data: Any, where: str) -> Message:
         partial=fields.flag("partial"),
         note=fields.text("note"),
         is_error=fields.flag("is_error"),
+        cost=fields.number("cost"),
         created=fields.number("created") or time.time(),
     )
 

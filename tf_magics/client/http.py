@@ -20,6 +20,8 @@ import httpx
 
 from tf_magics._text import redact
 from tf_magics._version import __version__
+from tf_magics.budget import kernel_ledger
+from tf_magics.cost import Price
 from tf_magics.errors import (
     APIConnectionError,
     APIStatusError,
@@ -120,8 +122,13 @@ class Client:
         Streaming or not follows ``options.stream``. Deltas are reported through ``on_event`` and
         folded into ``accumulator`` as they arrive.
 
+        The request counts against the kernel's spending cap (:mod:`tf_magics.budget`): its worst
+        case is reserved before it is sent, and what it used is recorded after.
+
         Raises
         ------
+        BudgetExceededError
+            When its worst case does not fit under the cap (nothing is sent).
         APIError
             Any failure; stream failures carry the partial reply in ``partial``.
         """
@@ -137,6 +144,33 @@ class Client:
         if use_stream_options:
             extra["stream_options"] = {"include_usage": True}
         body = options.request_body(messages, **extra)
+        price = self.price_for(options)
+        ledger = kernel_ledger()
+        held = ledger.reserve(options.caps, body, options.max_tokens, price, options.model or "?")
+        completion: Completion | None = None
+        try:
+            completion = await self._send_chat(options, body, accumulator, on_event)
+            return completion
+        finally:
+            produced = completion or accumulator.completion(ended="incomplete")
+            spoken = len(produced.content) + len(produced.reasoning)
+            spoken += sum(len(call.arguments) for call in produced.tool_calls)
+            ledger.settle(held, produced.usage, price, produced=(spoken + 3) // 4)
+
+    def price_for(self, options: RequestOptions) -> Price | None:
+        """The price of a request's model: the settings', else what its server publishes."""
+        published = self.models_cache.get(options.base_url or "") or []
+        return options.price({m.id: m.price for m in published if m.price is not None})
+
+    async def _send_chat(
+        self,
+        options: RequestOptions,
+        body: dict[str, Any],
+        accumulator: ChunkAccumulator,
+        on_event: EventSink | None,
+    ) -> Completion:
+        base_url = _require_base_url(options)
+        use_stream_options = "stream_options" in body
         content = encode_body(body)
         try:
             return await self._retrying(

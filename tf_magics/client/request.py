@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tf_magics._text import exception_text
+from tf_magics.budget import Caps
+from tf_magics.cost import Price
 from tf_magics.errors import ConfigurationError
 
 __all__ = ["ApiKey", "RequestOptions", "encode_body"]
@@ -81,6 +83,15 @@ class RequestOptions:
     first_token_timeout: float | None = None
     reply_timeout: float | None = None
     max_retry_wait: float = 60.0
+    prices: dict[str, Price] = field(default_factory=dict)
+    caps: Caps = field(default_factory=Caps)
+
+    def price(self, published: dict[str, Price] | None = None) -> Price | None:
+        """The price of this request's model: the settings' price, else the server's."""
+        model = self.model or ""
+        if model in self.prices:
+            return self.prices[model]
+        return (published or {}).get(model)
 
     @property
     def key_source(self) -> str | None:

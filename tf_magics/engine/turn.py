@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from tf_magics._text import exception_text
 from tf_magics.client import ChunkAccumulator, RequestOptions
 from tf_magics.conversation import Conversation
+from tf_magics.cost import Price, cost_of
 from tf_magics.errors import APIError, EmptyStreamError, StreamInterrupted
 from tf_magics.events import (
     CompletionDone,
@@ -122,12 +123,16 @@ class TurnLoop:
             raise
         finally:
             self.reply.elapsed = self.clock() - self._start
+            self.reply.conversation_cost = self.conversation.cost
         return self.reply
 
     async def _prepare(self) -> None:
         """Fill in what the request still lacks, and say what the user should know first."""
         self.options = await default_model(self.client, self.options, self.note)
         self.reply.requested_model = self.options.model
+        self.reply.price = await self._price()
+        self.reply.currency = self.options.caps.currency
+        self.reply.priced = bool(self.options.prices) or self.options.caps.money is not None
         self.reply.key_source = self.options.key_source
         if self.options.base_url_source == LOCAL_SOURCE:
             from tf_magics.local import LOCAL_MODEL_DESCRIPTION
@@ -146,6 +151,19 @@ class TurnLoop:
             if report:
                 self.note(str(report))
 
+    async def _price(self) -> Price | None:
+        """The model's price; with a budget in money, the server's published prices are read."""
+        price = self.client.price_for(self.options)
+        base_url = self.options.base_url or ""
+        unread = base_url not in self.client.models_cache
+        if price is None and self.options.caps.money is not None and unread:
+            try:
+                self.client.models_cache[base_url] = await self.client.list_models(self.options)
+            except Exception:  # /models is optional: the budget then says there is no price
+                self.client.models_cache[base_url] = []
+            price = self.client.price_for(self.options)
+        return price
+
     async def _rounds(self) -> None:
         tools = self.registry.schemas() if self.registry is not None else []
         base_url = self.options.base_url or ""
@@ -159,7 +177,8 @@ class TurnLoop:
                 self.reply.time_to_first_token = self.clock() - self._start
             self.bridge.emit(CompletionDone(completion))
             self.reply.completions.append(completion)
-            self.conversation.add_assistant(completion)
+            cost = cost_of(completion.usage, self.reply.price)
+            self.conversation.add_assistant(completion, cost=cost)
             self.reply.text = completion.content
             if not completion.tool_calls:
                 return
@@ -271,7 +290,8 @@ class TurnLoop:
                 note = (
                     "interrupted by the user" if why == "interrupted" else f"incomplete: {message}"
                 )
-                self.conversation.add_assistant(partial, note=note)
+                cost = cost_of(partial.usage, self.reply.price)
+                self.conversation.add_assistant(partial, note=note, cost=cost)
         self._skip_pending(f"Not run: the turn stopped ({why}).")
         messages = self.conversation.messages
         if messages and messages[-1].role == "user":

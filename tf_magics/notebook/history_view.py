@@ -7,6 +7,7 @@ sanitized Markdown only.
 from __future__ import annotations
 
 from tf_magics.conversation import Conversation
+from tf_magics.cost import format_money
 from tf_magics.render import escape, render_markdown
 
 from .layout import ToolBlock, footer_html
@@ -14,7 +15,7 @@ from .layout import ToolBlock, footer_html
 __all__ = ["history_view"]
 
 
-def history_view(conversation: Conversation) -> tuple[str, str]:
+def history_view(conversation: Conversation, currency: str = "$") -> tuple[str, str]:
     """The rendered history (HTML, sanitized) and a plain-text version."""
     turns = conversation.turns()
     usage = conversation.usage
@@ -24,6 +25,8 @@ def history_view(conversation: Conversation) -> tuple[str, str]:
     )
     if usage.total_tokens:
         header += f", {usage.total_tokens:,} tokens used so far"
+        if conversation.cost is not None:
+            header += f" ({format_money(conversation.cost, currency)})"
     html = [f"<div><b>{escape(header)}</b></div>"]
     text = [header]
     if conversation.system:
@@ -39,6 +42,8 @@ def history_view(conversation: Conversation) -> tuple[str, str]:
             if turn_usage is not None
             else "usage not reported"
         )
+        if turn.cost is not None:
+            counts += f" · {format_money(turn.cost, currency)}"
         html.append(f"<hr><div><b>Turn {number}</b> · {escape(counts)}</div>")
         text.append(f"--- turn {number} ({counts})")
         results = {m.tool_call_id: m for m in turn.replies if m.role == "tool"}

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tf_magics._text import one_line, truncate
+from tf_magics.cost import format_money
 from tf_magics.events import Notice, Retrying, StreamFallback
 from tf_magics.render import escape
 from tf_magics.reply import Reply
@@ -224,6 +225,10 @@ def footer_text(
         model = model.replace("\\", "/").rsplit("/", 1)[-1]
     parts = [f"{model} ({note})" if note else model]
     parts.append(_usage_text(reply.usage))
+    if reply.cost is not None:
+        parts.append(format_money(reply.cost, reply.currency))
+    elif reply.priced and reply.usage is not None:
+        parts.append(f"cost unknown (no price for {model})")
     parts.append(f"{reply.elapsed:.1f} s")
     speed = reply.tokens_per_second
     if speed is not None:
@@ -232,7 +237,10 @@ def footer_text(
     if rounds > 1:
         parts.append(f"{rounds} requests")
     if conversation_usage is not None and conversation_usage.total_tokens:
-        parts.append(f"conversation {conversation_usage.total_tokens:,} tokens")
+        total = f"conversation {conversation_usage.total_tokens:,} tokens"
+        if reply.conversation_cost is not None:
+            total += f", {format_money(reply.conversation_cost, reply.currency)}"
+        parts.append(total)
     if reply.key_source:
         parts.append(f"key: {reply.key_source}")
     return " · ".join(parts)

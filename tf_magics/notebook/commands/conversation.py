@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 from IPython.core.error import UsageError
 
+from tf_magics.budget import caps_for, kernel_ledger
+from tf_magics.cost import format_money
 from tf_magics.notebook.flags import request_from
 from tf_magics.notebook.history_view import history_view
 from tf_magics.notebook.turns import make_view, run_turn
@@ -35,7 +37,7 @@ def _history(session: NotebookSession, argv: list[str]) -> None:
         text = conversation.to_markdown()
         show(render_markdown(text), text, text)
         return
-    html, text = history_view(conversation)
+    html, text = history_view(conversation, session.settings.currency)
     show(html, text, conversation.to_markdown())
 
 
@@ -121,29 +123,41 @@ def _trim(session: NotebookSession, argv: list[str]) -> None:
 
 
 def _usage_parser() -> CommandParser:
-    parser = CommandParser("usage", "Token usage per turn and in total.")
+    parser = CommandParser(
+        "usage", "Token usage and cost per turn and in total, and the kernel's spending."
+    )
     conversation_arg(parser)
     return parser
 
 
 def _usage(session: NotebookSession, argv: list[str]) -> None:
     args = _usage_parser().parse_args(argv)
+    settings = session.settings
     conversation = session.chat(args.conversation).conversation
+    priced = bool(settings.prices) or settings.budget is not None
     lines = []
-    for number, usage in enumerate(conversation.usage_by_turn(), 1):
+    for number, turn in enumerate(conversation.turns(), 1):
+        usage = turn.usage
         if usage is None:
             lines.append(f"turn {number}: usage not reported")
-        else:
-            lines.append(
-                f"turn {number}: {usage.prompt_tokens or 0:,} in, "
-                f"{usage.completion_tokens or 0:,} out"
-            )
+            continue
+        counts = f"{usage.prompt_tokens or 0:,} in, {usage.completion_tokens or 0:,} out"
+        lines.append(f"turn {number}: {counts}" + _cost_words(turn.cost, settings.currency, priced))
     total = conversation.usage
-    lines.append(
+    line = (
         f"total: {total.prompt_tokens or 0:,} in, {total.completion_tokens or 0:,} out, "
         f"{total.total_tokens or 0:,} tokens"
     )
+    lines.append(line + _cost_words(conversation.cost, settings.currency, priced))
+    caps = caps_for(settings.budget, settings.budget_tokens, settings.currency)
+    lines.append(f"this kernel has spent {kernel_ledger().spent_text(caps)}")
     print("\n".join(lines))
+
+
+def _cost_words(cost: float | None, currency: str, priced: bool) -> str:
+    if cost is not None:
+        return f", {format_money(cost, currency)}"
+    return ", cost unknown (no price)" if priced else ""
 
 
 def _conversations_parser() -> CommandParser:

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from traitlets import TraitError
 
+from tf_magics.budget import caps_for, kernel_ledger
 from tf_magics.render import escape
 
 from .controls import walk_widgets
@@ -208,10 +209,13 @@ class ChatPanel(ConversationSide):
             where = f"{endpoint.base_url} (from {endpoint.source})"
         else:
             where = "no endpoint configured"
+        settings = self.settings
+        caps = caps_for(settings.budget, settings.budget_tokens, settings.currency)
+        spent = f" · spent {kernel_ledger().spent_text(caps)}" if caps else ""
         self.title.value = (
             '<div class="tf-title">tf_magics</div>'
-            f'<div class="tf-sub">{escape(where)} · API key {escape(self.settings.key_status())}'
-            "</div>"
+            f'<div class="tf-sub">{escape(where)} · API key {escape(settings.key_status())}'
+            f'<span class="tf-magics-budget">{escape(spent)}</span></div>'
         )
 
     # -- widgets -> settings --

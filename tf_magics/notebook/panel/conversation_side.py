@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
+from tf_magics.cost import format_money
 from tf_magics.notebook.outputs import WidgetOutput
 from tf_magics.notebook.turns import make_view, run_turn
 
@@ -92,7 +93,13 @@ class ConversationSide(PanelControls):
             return
         self._shown_history = signature
         self.summary.value = conversation_summary_html(conversation)
-        self.chart.value = usage_chart_svg(conversation.usage_by_turn())
+        currency = self.settings.currency
+        costs = [_money(turn.cost, currency) for turn in conversation.turns()]
+        self.chart.value = usage_chart_svg(
+            conversation.usage_by_turn(),
+            costs=costs,
+            total_cost=_money(conversation.cost, currency),
+        )
         self.history.value = compact_history_html(conversation)
         has_turns = bool(conversation.turns())
         self.undo_button.disabled = not has_turns
@@ -236,3 +243,7 @@ def _no_tools_note() -> Any:
         '<span class="tf-sub">No tools: decorate a function with <code>@tf_magics.tool</code>.'
         "</span>"
     )
+
+
+def _money(amount: float | None, currency: str) -> str | None:
+    return None if amount is None else format_money(amount, currency)

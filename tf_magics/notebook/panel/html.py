@@ -147,7 +147,14 @@ def _short_number(value: int) -> str:
     return str(value)
 
 
-def usage_chart_svg(usages: Sequence[Usage | None], *, width: int = 520, height: int = 100) -> str:
+def usage_chart_svg(
+    usages: Sequence[Usage | None],
+    *,
+    costs: Sequence[str | None] = (),
+    total_cost: str | None = None,
+    width: int = 520,
+    height: int = 100,
+) -> str:
     """A bar chart of prompt tokens (and completion tokens on top) per turn, as inline SVG.
 
     Every turn re-sends the whole history, so the prompt bars grow turn after turn: the chart
@@ -157,6 +164,10 @@ def usage_chart_svg(usages: Sequence[Usage | None], *, width: int = 520, height:
     ----------
     usages
         One entry per turn (``Conversation.usage_by_turn()``).
+    costs
+        Each turn's cost, already formatted (``None``: unknown), shown in its bar's tooltip.
+    total_cost
+        The conversation's cost so far, formatted, shown in the chart's title.
     width, height
         The drawing's size in CSS pixels (it scales to the width of its box).
     """
@@ -176,7 +187,9 @@ def usage_chart_svg(usages: Sequence[Usage | None], *, width: int = 520, height:
         f'<svg class="tf-magics-chart" viewBox="0 0 {width} {height}" width="100%" '
         f'height="{height}" preserveAspectRatio="xMinYMin meet" role="img" '
         'aria-label="prompt tokens per turn" style="font-family:inherit;font-size:9px">',
-        f'<text x="{left}" y="9" style="fill:var(--jp-ui-font-color2,#666)">tokens per turn</text>',
+        f'<text x="{left}" y="9" style="fill:var(--jp-ui-font-color2,#666)">tokens per turn'
+        + (f" · {escape(total_cost)} so far" if total_cost else "")
+        + "</text>",
         f'<rect x="{width - 124}" y="3" width="8" height="8" '
         'style="fill:var(--jp-brand-color1,#1976d2)"/>'
         f'<text x="{width - 113}" y="10" style="fill:var(--jp-ui-font-color2,#666)">prompt</text>'
@@ -193,7 +206,8 @@ def usage_chart_svg(usages: Sequence[Usage | None], *, width: int = 520, height:
     ]
     for index, usage in enumerate(usages):
         x = left + index * slot + (slot - bar) / 2
-        parts.append(_bar(index + 1, usage, x, bar, top + plot_h, plot_h / peak))
+        cost = costs[index] if index < len(costs) else None
+        parts.append(_bar(index + 1, usage, x, bar, top + plot_h, plot_h / peak, cost))
         if (index + 1) % label_every == 0 or index == 0:
             parts.append(
                 f'<text x="{x + bar / 2:.1f}" y="{height - 3}" text-anchor="middle" '
@@ -204,7 +218,13 @@ def usage_chart_svg(usages: Sequence[Usage | None], *, width: int = 520, height:
 
 
 def _bar(
-    number: int, usage: Usage | None, x: float, width: float, base: float, scale: float
+    number: int,
+    usage: Usage | None,
+    x: float,
+    width: float,
+    base: float,
+    scale: float,
+    cost: str | None = None,
 ) -> str:
     """One turn's stacked bar (prompt below, completion above), with a tooltip."""
     if usage is None or (usage.prompt_tokens is None and usage.completion_tokens is None):
@@ -215,7 +235,9 @@ def _bar(
         )
     prompt, completion = usage.prompt_tokens or 0, usage.completion_tokens or 0
     prompt_h, completion_h = prompt * scale, completion * scale
-    tip = f"<title>Turn {number}: {prompt:,} prompt + {completion:,} completion tokens</title>"
+    priced = f", {escape(cost)}" if cost else ""
+    counts = f"{prompt:,} prompt + {completion:,} completion tokens"
+    tip = f"<title>Turn {number}: {counts}{priced}</title>"
     return (
         f'<g><rect x="{x:.1f}" y="{base - prompt_h:.1f}" width="{width:.1f}" '
         f'height="{prompt_h:.1f}" style="fill:var(--jp-brand-color1,#1976d2)"/>'
