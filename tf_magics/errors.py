@@ -13,10 +13,12 @@ instead of a traceback, and still fails the cell so Run All and papermill stop.
     │   └── ToolArgumentError     the arguments of a tool call do not fit its parameters
     ├── TurnInProgressError       a conversation is already waiting for a reply
     ├── BudgetExceededError       a request whose worst case does not fit the spending cap
+    ├── BatchError                a batch job that cannot be submitted, followed or collected
     └── APIError                  anything the server or the network did
         ├── APIConnectionError    could not reach the base URL
         │   └── APITimeoutError   connect/read timed out
         ├── APIStatusError        the server answered with an error (status, code, body message)
+        │   ├── BatchUnsupportedError     404/405 on the Batch API: the server has none
         │   ├── BadRequestError           400, 404, 405, 409, 413, 415, 422 (not context length)
         │   │   └── ContextLengthError    the prompt is longer than the model's context
         │   ├── AuthenticationError       401, 403
@@ -54,6 +56,8 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "BatchError",
+    "BatchUnsupportedError",
     "BudgetExceededError",
     "ConfigurationError",
     "ContextLengthError",
@@ -138,6 +142,10 @@ class BudgetExceededError(TFMagicsError):
     """A request was not sent: its worst case does not fit under the kernel's spending cap."""
 
 
+class BatchError(TFMagicsError):
+    """A batch job cannot be submitted, followed or collected (it says why, and what to do)."""
+
+
 class APIError(TFMagicsError):
     """Something went wrong talking to the server.
 
@@ -191,6 +199,10 @@ class APIStatusError(APIError):
         self.error_type = error_type
         self.body = body
         self.partial = partial
+
+
+class BatchUnsupportedError(APIStatusError):
+    """The server has no Batch API (it answered 404 or 405 on ``/files`` or ``/batches``)."""
 
 
 class BadRequestError(APIStatusError):

@@ -105,6 +105,12 @@ class Client:
         for pool in pools.values():
             await pool.aclose()
 
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
     # -- public API --
 
     async def chat(
@@ -189,8 +195,7 @@ class Client:
 
     async def list_models(self, options: RequestOptions) -> list[ModelInfo]:
         """``GET /models``; an empty list when the server has none (or ``data: null``)."""
-        base_url = _require_base_url(options)
-        response = await self._send(options, "GET", f"{base_url}/models", None, stream=False)
+        response = await self.send(options, "GET", "/models")
         return parse_models(response.content)
 
     # -- the request loop --
@@ -247,19 +252,42 @@ class Client:
         finally:
             await response.aclose()
 
-    async def _send(
-        self, options: RequestOptions, method: str, url: str, body: Any, *, stream: bool
+    async def send(
+        self,
+        options: RequestOptions,
+        method: str,
+        path: str,
+        *,
+        body: dict[str, Any] | None = None,
+        files: dict[str, tuple[str, bytes, str]] | None = None,
+        data: dict[str, str] | None = None,
     ) -> httpx.Response:
-        """A simple request with the same retry policy, read whole."""
+        """One plain request under the base URL (``path`` like ``"/models"``), read whole.
+
+        The same retry policy, key binding, redirect refusal and error reporting as a chat
+        request. ``body`` is sent as JSON; ``files`` and ``data`` as a multipart form.
+
+        Raises
+        ------
+        APIError
+            Any failure, after the retries.
+        """
+        url = f"{_require_base_url(options)}{path}"
         pool = self._pool(url)
+        content = None if body is None else encode_body(body)
+        headers = httpx.Headers({"accept": "application/json"})
+        if content is not None:
+            headers["content-type"] = "application/json"
 
         async def attempt_once() -> httpx.Response:
             try:
                 response = await pool.request(
                     method,
                     url,
-                    content=None if body is None else encode_body(body),
-                    headers={"accept": "application/json"} if body is None else _headers(options),
+                    content=content,
+                    files=files,
+                    data=data,
+                    headers=headers,
                     timeout=_timeout(options),
                     auth=_auth(options),
                 )

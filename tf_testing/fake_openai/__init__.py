@@ -46,6 +46,7 @@ The modules, each with one job:
 
 from __future__ import annotations
 
+from .batches import FakeBatches, echo_completion
 from .cli import main
 from .server import FakeOpenAI, ModelsSetting, RecordedRequest
 from .specs import (
@@ -74,6 +75,7 @@ __all__ = [
     "Disconnect",
     "Dynamic",
     "ErrorReply",
+    "FakeBatches",
     "FakeOpenAI",
     "Hang",
     "MidStreamError",
@@ -85,6 +87,7 @@ __all__ = [
     "TextReply",
     "ToolCallReply",
     "chat_chunk",
+    "echo_completion",
     "main",
     "split_tokens",
     "sse",

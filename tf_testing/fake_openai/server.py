@@ -28,6 +28,7 @@ from types import TracebackType
 from typing import Any, TypeAlias, cast
 from urllib.parse import urlsplit
 
+from .batches import FakeBatches
 from .exchange import Call, Plan, RecordedRequest, dumps_compact, error_body, json_plan
 from .specs import DEFAULT_MODEL, ResponseSpec, TextReply
 
@@ -297,12 +298,15 @@ class FakeOpenAI:
         default: ResponseSpec | None = None,
         models: ModelsSetting = (DEFAULT_MODEL,),
         api_key: str | None = None,
+        batches: FakeBatches | None = None,
     ) -> None:
         self._port = port
         self._initial = (default or TextReply(), models)
         self.default: ResponseSpec = self._initial[0]
         self.models: ModelsSetting = models
         self.api_key = api_key
+        #: The Batch API (files and batches); ``None`` answers 404, like a server without it.
+        self.batches = batches
         self.on_write: Callable[[bytes], None] | None = None
         self._lock = threading.Condition()
         self._queue: deque[ResponseSpec] = deque()
@@ -479,6 +483,10 @@ class FakeOpenAI:
             with self._lock:
                 spec = self._queue.popleft() if self._queue else self.default
             return spec._plan(call)
+        if self.batches is not None and route.startswith(("/v1/files", "/v1/batches")):
+            answered = self.batches.answer(request, route)
+            if answered is not None:
+                return json_plan(*answered)
         if route == "/v1/models" and request.method == "GET":
             models = self.models
             if models is None:

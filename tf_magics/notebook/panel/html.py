@@ -183,7 +183,32 @@ def usage_chart_svg(
     slot = min(plot_w / len(usages), 44.0)  # few turns: bars side by side, growing rightwards
     bar = max(1.0, min(26.0, slot * 0.7))
     label_every = max(1, round(len(usages) / 12))
-    parts = [
+    parts = _chart_frame(width, height, left, right, top, plot_h, peak, total_cost)
+    for index, usage in enumerate(usages):
+        x = left + index * slot + (slot - bar) / 2
+        cost = costs[index] if index < len(costs) else None
+        parts.append(_bar(index + 1, usage, x, bar, top + plot_h, plot_h / peak, cost))
+        if (index + 1) % label_every == 0 or index == 0:
+            parts.append(
+                f'<text x="{x + bar / 2:.1f}" y="{height - 3}" text-anchor="middle" '
+                f'style="fill:var(--jp-ui-font-color2,#666)">{index + 1}</text>'
+            )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _chart_frame(
+    width: int,
+    height: int,
+    left: int,
+    right: int,
+    top: int,
+    plot_h: int,
+    peak: int,
+    total_cost: str | None,
+) -> list[str]:
+    """The chart's opening tag, title, legend and axis: everything but the bars."""
+    return [
         f'<svg class="tf-magics-chart" viewBox="0 0 {width} {height}" width="100%" '
         f'height="{height}" preserveAspectRatio="xMinYMin meet" role="img" '
         'aria-label="prompt tokens per turn" style="font-family:inherit;font-size:9px">',
@@ -204,17 +229,6 @@ def usage_chart_svg(
         f'<text x="{left - 4}" y="{top + plot_h}" text-anchor="end" '
         'style="fill:var(--jp-ui-font-color2,#666)">0</text>',
     ]
-    for index, usage in enumerate(usages):
-        x = left + index * slot + (slot - bar) / 2
-        cost = costs[index] if index < len(costs) else None
-        parts.append(_bar(index + 1, usage, x, bar, top + plot_h, plot_h / peak, cost))
-        if (index + 1) % label_every == 0 or index == 0:
-            parts.append(
-                f'<text x="{x + bar / 2:.1f}" y="{height - 3}" text-anchor="middle" '
-                f'style="fill:var(--jp-ui-font-color2,#666)">{index + 1}</text>'
-            )
-    parts.append("</svg>")
-    return "".join(parts)
 
 
 def _bar(
