@@ -16,7 +16,14 @@ from typing import Any
 
 from tf_magics.types import Usage
 
-__all__ = ["Price", "cost_of", "estimate_request_tokens", "format_money", "parse_price"]
+__all__ = [
+    "MapEstimate",
+    "Price",
+    "cost_of",
+    "estimate_request_tokens",
+    "format_money",
+    "parse_price",
+]
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,18 @@ class Price:
     input: float
     output: float
     cached_input: float | None = None
+
+    def scaled(self, factor: float) -> Price:
+        """The price times ``factor`` (a Batch API discount)."""
+        cached = None if self.cached_input is None else self.cached_input * factor
+        return Price(self.input * factor, self.output * factor, cached)
+
+    def per_million(self, currency: str) -> str:
+        """``$0.15 / $0.60 per million tokens``."""
+        return (
+            f"{format_money(self.input, currency)} / {format_money(self.output, currency)} "
+            "per million tokens"
+        )
 
 
 def cost_of(usage: Usage | None, price: Price | None) -> float | None:
@@ -106,3 +125,72 @@ def format_money(amount: float, currency: str) -> str:
     if len(symbol) <= 1 and not symbol.isalpha():
         return f"{symbol}{number}"
     return f"{number} {symbol}"
+
+
+@dataclass(frozen=True)
+class MapEstimate:
+    """What a map may cost, before it starts.
+
+    Attributes
+    ----------
+    rows, requests
+        Rows in the input, and distinct prompts sent (identical prompts are sent once).
+    prompt_tokens
+        Estimated prompt tokens over every request (about four characters a token).
+    max_completion_tokens
+        The upper bound on completion tokens: ``requests * max_tokens``.
+    max_tokens
+        Each request's ``max_tokens``.
+    price
+        The model's price (already discounted for a batch), ``None`` when unknown.
+    model, currency
+        For the message.
+    """
+
+    rows: int
+    requests: int
+    prompt_tokens: int
+    max_completion_tokens: int
+    max_tokens: int
+    price: Price | None
+    model: str
+    currency: str = "$"
+    batch: bool = False
+
+    @property
+    def max_tokens_total(self) -> int:
+        """Prompt and completion tokens at most."""
+        return self.prompt_tokens + self.max_completion_tokens
+
+    @property
+    def max_cost(self) -> float | None:
+        """The worst case in money (``None`` without a price)."""
+        usage = Usage(
+            prompt_tokens=self.prompt_tokens, completion_tokens=self.max_completion_tokens
+        )
+        return cost_of(usage, self.price)
+
+    @property
+    def prompt_cost(self) -> float | None:
+        """What the prompts alone cost: the least the map can cost if every row is answered."""
+        return cost_of(Usage(prompt_tokens=self.prompt_tokens, completion_tokens=0), self.price)
+
+    def text(self) -> str:
+        """The estimate in one line, tokens and money."""
+        sent = f"{self.rows:,} rows"
+        if self.requests != self.rows:
+            sent += f" ({self.requests:,} distinct prompts)"
+        way = " through the Batch API" if self.batch else ""
+        tokens = (
+            f"about {self.prompt_tokens:,} prompt tokens + at most "
+            f"{self.max_completion_tokens:,} completion tokens (max_tokens={self.max_tokens:,})"
+        )
+        low, high = self.prompt_cost, self.max_cost
+        if low is None or high is None or self.price is None:
+            money = f"cost unknown (no price for {self.model})"
+        else:
+            money = (
+                f"{format_money(low, self.currency)} to {format_money(high, self.currency)} at "
+                f"{self.price.per_million(self.currency)}"
+            )
+        return f"{sent}{way}: {tokens}; {money}"

@@ -13,6 +13,7 @@ from ._public import publish
 from .types import Completion, ToolCall, ToolResult
 
 __all__ = [
+    "BatchProgress",
     "CompletionDone",
     "ContentDelta",
     "Event",
@@ -111,6 +112,44 @@ class ToolCallFinished:
     result: ToolResult
 
 
+@dataclass(frozen=True, slots=True)
+class BatchProgress:
+    """How a batch job is going at the provider (sent after each check, and once at the end).
+
+    Attributes
+    ----------
+    job
+        The job's id (what ``%chat batch status`` takes).
+    statuses
+        Each of the job's batches' status (``"validating"``, ``"in_progress"``,
+        ``"finalizing"``, ``"completed"``, ``"failed"``, ``"expired"``, ``"cancelling"``,
+        ``"cancelled"``).
+    total, completed, failed
+        Requests in the job, answered, and failed, as the provider counts them.
+    elapsed
+        Seconds since the job was submitted.
+    final
+        Every batch has finished.
+    """
+
+    job: str
+    statuses: tuple[str, ...]
+    total: int
+    completed: int
+    failed: int
+    elapsed: float
+    final: bool = False
+
+    @property
+    def status(self) -> str:
+        """One word for the whole job: the least advanced of its batches' statuses."""
+        order = ("validating", "in_progress", "finalizing", "cancelling")
+        for status in order:
+            if status in self.statuses:
+                return status
+        return self.statuses[0] if len(set(self.statuses)) == 1 else "finished"
+
+
 Event = (
     RequestStarted
     | Notice
@@ -122,6 +161,7 @@ Event = (
     | CompletionDone
     | ToolCallStarted
     | ToolCallFinished
+    | BatchProgress
 )
 
 

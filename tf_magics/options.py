@@ -562,6 +562,45 @@ OPTIONS: tuple[Option, ...] = (
         validator=_budget_tokens,
     ),
     Option(
+        "confirm_map_rows",
+        "int",
+        "Ask before a map of at least this many rows, showing its estimated tokens and cost "
+        "(0: never ask).",
+        default=1000,
+        low=0,
+    ),
+    Option(
+        "batch_discount",
+        "float",
+        "What a Batch API request costs, as a fraction of the regular price (0.5 at most "
+        "providers).",
+        default=0.5,
+        low=0.0,
+        high=1.0,
+    ),
+    Option(
+        "batch_poll",
+        "float",
+        "Seconds between checks of a running batch (the first checks come sooner).",
+        default=10.0,
+        low=0.01,
+        high=3600.0,
+    ),
+    Option(
+        "batch_max_requests",
+        "int",
+        "The most requests in one batch; a bigger map is split into several batches.",
+        default=50_000,
+        low=1,
+    ),
+    Option(
+        "batch_max_mb",
+        "float",
+        "The largest batch request file, in megabytes; a bigger map is split.",
+        default=100.0,
+        low=0.001,
+    ),
+    Option(
         "remote_images",
         "bool",
         "Show images from the web in replies. Off: they are shown as links, so a reply cannot "

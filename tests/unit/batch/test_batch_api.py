@@ -255,26 +255,26 @@ def test_a_key_echoed_in_an_error_line_is_redacted() -> None:
 
 
 def test_jobs_are_saved_atomically_and_found_by_either_id(tmp_path: Path) -> None:
-    store = JobStore(tmp_path / "sub" / "jobs.json")
+    store = JobStore(tmp_path / "sub")
     assert store.jobs() == []
     job = BatchJob(
         id="job-1", batch_ids=["batch-a", "batch-b"], base_url="http://x/v1", model="m", rows=3
     )
     store.save(job)
-    job.collected = True
+    job.state = "collected"
     store.save(job)
     store.save(
         BatchJob(id="job-2", batch_ids=["batch-c"], base_url="http://x/v1", model="m", rows=1)
     )
     assert [j.id for j in store.jobs()] == ["job-1", "job-2"]
     found = store.find("batch-b")
-    assert found is not None and found.id == "job-1" and found.collected
+    assert found is not None and found.id == "job-1" and found.state == "collected"
     assert store.find("nope") is None
     assert [p.name for p in (tmp_path / "sub").iterdir()] == ["jobs.json"]
     assert "key" not in store.path.read_text().lower()
 
 
 def test_an_unreadable_jobs_file_reads_as_empty(tmp_path: Path) -> None:
-    path = tmp_path / "jobs.json"
-    path.write_text("{not json")
-    assert JobStore(path).jobs() == []
+    (tmp_path / "jobs.json").write_text("{not json")
+    assert JobStore(tmp_path).jobs() == []
+    assert JobStore(tmp_path).layout("job-1") is None
