@@ -61,6 +61,7 @@ from .errors import (
     ValidationError,
 )
 from .events import (
+    BatchProgress,
     CompletionDone,
     ContentDelta,
     Event,
@@ -94,6 +95,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BatchError",
+    "BatchProgress",
     "BatchUnsupportedError",
     "BudgetExceededError",
     "Chat",

@@ -23,6 +23,7 @@ PUBLIC = {
         "AuthenticationError",
         "BadRequestError",
         "BatchError",
+        "BatchProgress",
         "BatchUnsupportedError",
         "BudgetExceededError",
         "Chat",
@@ -99,6 +100,7 @@ PUBLIC = {
         "ValidationError",
     ],
     "tf_magics.events": [
+        "BatchProgress",
         "CompletionDone",
         "ContentDelta",
         "Event",
