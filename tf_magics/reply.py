@@ -51,6 +51,11 @@ class Reply:
         The model the request named (the server may report another name).
     key_source
         Where the API key sent with the turn came from (``None``: no key was sent).
+    value
+        With a schema (``chat.ask(..., schema=T)``): the answer as a validated Python object (an
+        instance of ``T``; a ``dict`` for a JSON-schema dict). ``None`` without a schema.
+    schema_name
+        The name of the schema the answer was asked to fit, or ``None``.
     """
 
     text: str = ""
@@ -65,6 +70,8 @@ class Reply:
     model_note: str | None = None
     requested_model: str | None = None
     key_source: str | None = None
+    value: Any = None
+    schema_name: str | None = None
 
     def __str__(self) -> str:
         return self.text

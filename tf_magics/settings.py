@@ -202,6 +202,7 @@ class ChatSettings(Configurable):
             first_token_timeout=values["first_token_timeout"],
             reply_timeout=values["reply_timeout"],
             max_retry_wait=values["max_retry_wait"],
+            schema_retries=values["schema_retries"],
         )
 
     def _value(self, spec: Option) -> Any:

@@ -81,6 +81,7 @@ class RequestOptions:
     first_token_timeout: float | None = None
     reply_timeout: float | None = None
     max_retry_wait: float = 60.0
+    schema_retries: int = 1
 
     @property
     def key_source(self) -> str | None:
