@@ -6,10 +6,12 @@ included), so the bounds below hold for requests, not for rows:
 
 - never more than :attr:`~AdaptiveLimiter.window` attempts in flight; the window starts at the
   concurrency asked for;
-- a 429 halves the window (at most once per wave of 429s, so a burst of them does not drive it to
-  one) and holds back every new attempt for the wait the server asked for (``Retry-After``, or the
-  client's backoff); each run of successes as long as the window grows it back by one, up to the
-  concurrency asked for (additive increase, multiplicative decrease, as TCP does);
+- a 429 halves the window, and holds back every new attempt for the wait the server asked for
+  (``Retry-After``; the refused request itself waits as the client's retry policy says). The
+  429s of attempts that started before the last halving do not halve it again (they answer for
+  the larger window, already given up), so a burst of them counts once, while a 429 at the new
+  size halves it again at once. Each run of successes as long as the window grows it back by
+  one, up to the concurrency asked for (additive increase, multiplicative decrease, as TCP does);
 - with a requests-per-minute cap, attempts start at least ``60 / rpm`` seconds apart, so no
   minute, and no part of one, holds more than the cap.
 
@@ -26,9 +28,6 @@ from tf_magics.client.retry import RetryableFailure
 from tf_magics.errors import APIStatusError
 
 __all__ = ["AdaptiveLimiter"]
-
-#: The shortest time between two halvings of the window.
-_MIN_COOLDOWN = 0.25
 
 
 class AdaptiveLimiter:
@@ -75,7 +74,7 @@ class AdaptiveLimiter:
         self._next_start = 0.0
         self._paused_until = 0.0
         self._successes = 0
-        self._calm_after = float("-inf")
+        self._generation = 0  # how many times the window was halved
         self._waiters: list[asyncio.Future[None]] = []
 
     def _now(self) -> float:
@@ -85,12 +84,13 @@ class AdaptiveLimiter:
     async def attempt(self) -> AsyncIterator[None]:
         """Hold a place for one attempt (waiting for one first); learn how it went."""
         await self._enter()
+        generation = self._generation
         try:
             yield
         except RetryableFailure as failure:
             self._leave()
             if isinstance(failure.error, APIStatusError) and failure.error.status_code == 429:
-                self._slow_down(failure.delay)
+                self._slow_down(failure.delay, generation)
             raise
         except BaseException:
             self._leave()
@@ -135,16 +135,17 @@ class AdaptiveLimiter:
             if not waiter.done():
                 waiter.set_result(None)
 
-    def _slow_down(self, delay: float | None) -> None:
-        """A 429: halve the window (once per wave) and hold new attempts for ``delay``."""
+    def _slow_down(self, delay: float | None, generation: int) -> None:
+        """A 429: halve the window unless already done for it; hold new attempts for ``delay``."""
         self.rate_limited += 1
-        now = self._now()
-        wait = delay if delay is not None else 0.5
-        self._paused_until = max(self._paused_until, now + wait)
-        if now >= self._calm_after:
-            # The other 429s of this wave were already on their way: one halving for all.
+        if delay is not None:
+            # The server said how long: no attempt is worth starting before then.
+            self._paused_until = max(self._paused_until, self._now() + delay)
+        if generation == self._generation:
+            # Sent at the present size and refused: halve. The other 429s of the same burst
+            # were sent at that size too, and halve nothing more.
+            self._generation += 1
             self.window = max(1, self.window // 2)
-            self._calm_after = now + max(wait, _MIN_COOLDOWN)
         self._successes = 0
 
     def _sped_up(self) -> None:

@@ -18,11 +18,13 @@ same, and is raised as :class:`RowFailed`.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from tf_magics.conversation import Conversation
 from tf_magics.engine import Bridge, TurnLoop
+from tf_magics.errors import RateLimitError
 from tf_magics.events import Event, MapProgress, Notice, Retrying
 from tf_magics.reply import Reply
 
@@ -39,6 +41,8 @@ __all__ = ["MapRun", "OnError", "RowFailed"]
 T = TypeVar("T")
 OnError = Literal["record", "raise"]
 _REPORT_SECONDS = 0.1
+#: How many times a row whose retries all met 429 goes back to the end of the queue.
+REQUEUES = 3
 
 
 class RowFailed(Exception):
@@ -101,8 +105,11 @@ class MapRun:
         self.notes: list[str] = []
         self.elapsed = 0.0
         self._next = 0
+        self._again: deque[int] = deque()
+        self._requeued: dict[int, int] = {}
         self._started = 0.0
         self._last_report = float("-inf")
+        self._trailing: asyncio.TimerHandle | None = None
 
     # -- running --
 
@@ -135,9 +142,14 @@ class MapRun:
             self._report(force=True, final=True)
 
     async def _worker(self) -> None:
-        while self._next < len(self.prompts):
-            position = self._next
-            self._next += 1
+        while True:
+            if self._next < len(self.prompts):
+                position = self._next
+                self._next += 1
+            elif self._again:
+                position = self._again.popleft()
+            else:
+                return
             await self._one(position)
 
     async def _one(self, position: int) -> None:
@@ -154,6 +166,8 @@ class MapRun:
             reply = await turn.run(self.prompts[position])
         except Exception as error:  # recorded per row; the other rows go on
             self._count(turn.reply, watcher)
+            if self._requeue(position, error):
+                return
             self.errors[position] = RowError.of(error)
             self.finished[position] = 1
             self.rows_failed += self.weights[position]
@@ -166,6 +180,23 @@ class MapRun:
         self.finished[position] = 1
         self.rows_done += self.weights[position]
         self._report()
+
+    def _requeue(self, position: int, error: Exception) -> bool:
+        """Put a row whose retries all met 429 back at the end of the queue (a few times).
+
+        By the time its turn comes again the window has shrunk to what the server takes.
+        """
+        if not isinstance(error, RateLimitError) or "insufficient_quota" in (
+            error.code,
+            error.error_type,
+        ):
+            return False
+        count = self._requeued.get(position, 0)
+        if count >= REQUEUES:
+            return False
+        self._requeued[position] = count + 1
+        self._again.append(position)
+        return True
 
     def _count(self, reply: Reply, watcher: _RowBridge) -> None:
         usage = reply.usage
@@ -184,8 +215,16 @@ class MapRun:
     def _report(self, *, force: bool = False, final: bool = False) -> None:
         loop = asyncio.get_running_loop()
         now = loop.time()
-        if not force and now - self._last_report < _REPORT_SECONDS:
+        wait = self._last_report + _REPORT_SECONDS - now
+        if not force and wait > 0:
+            # Held back by the rate: sent a little later, so the last rows before a lull (or
+            # before slow rows) are shown, not left out until the next row finishes.
+            if self._trailing is None:
+                self._trailing = loop.call_later(wait, self._report_later)
             return
+        if self._trailing is not None:
+            self._trailing.cancel()
+            self._trailing = None
         self._last_report = now
         self.bridge.emit(
             MapProgress(
@@ -202,6 +241,10 @@ class MapRun:
                 final=final,
             )
         )
+
+    def _report_later(self) -> None:
+        self._trailing = None
+        self._report()
 
 
 class _RowBridge:

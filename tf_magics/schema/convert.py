@@ -265,9 +265,15 @@ def _convert_array(annotation: Any, items: list[Any], path: str, notes: list[str
             for index, (arg, item) in enumerate(zip(args, items, strict=True))
         )
     item_type = args[0] if args else Any
-    converted = [
-        _convert(item_type, item, f"{path}[{index}]", notes) for index, item in enumerate(items)
-    ]
+    converted, problems = [], []
+    for index, item in enumerate(items):
+        # Every bad item is reported, not only the first: one re-ask can fix them all.
+        try:
+            converted.append(_convert(item_type, item, f"{path}[{index}]", notes))
+        except _Invalid as exc:
+            problems.append(str(exc))
+    if problems:
+        raise _Invalid("", "; ".join(problems))
     if origin is tuple:
         return tuple(converted)
     if origin in SET_ORIGINS:
