@@ -140,7 +140,7 @@ def run_cell_map(session: NotebookSession, template: str, request: CellRequest) 
             template,
             data,
             schema=schema,
-            concurrency=request.concurrency or 8,
+            concurrency=8 if request.concurrency is None else request.concurrency,
             requests_per_minute=request.rpm,
             on_error=request.on_error or "record",
             chat=chat,

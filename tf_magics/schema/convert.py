@@ -87,7 +87,9 @@ def convert_fields(
     """
     if not isinstance(raw, dict):
         raise ValidationError([f"the arguments must be a JSON object, not {describe_value(raw)}"])
-    converted, problems = _convert_members(specs, raw, "", [] if notes is None else notes)
+    converted, problems = _convert_members(
+        specs, raw, "", [] if notes is None else notes, "argument"
+    )
     if problems:
         raise ValidationError(problems)
     return converted
@@ -108,10 +110,13 @@ def convert_value(annotation: Any, value: Any, *, notes: list[str] | None = None
 
 
 def _convert_members(
-    specs: Sequence[FieldSpec], raw: dict[str, Any], path: str, notes: list[str]
+    specs: Sequence[FieldSpec],
+    raw: dict[str, Any],
+    path: str,
+    notes: list[str],
+    word: str = "field",
 ) -> tuple[dict[str, Any], list[str]]:
-    """Convert the entries of a JSON object (arguments, or a dataclass's fields)."""
-    word = "field" if path else "argument"
+    """Convert the entries of a JSON object (a function's arguments, or an object's fields)."""
     prefix = f"{path}: " if path else ""
     allowed = [spec.name for spec in specs]
     problems = []
