@@ -14,6 +14,7 @@ package / module          job
 ``settings``, ``options`` what to send: the settings object, generated from the options table
 ``reply``, ``types``,     the values that cross layers, and what a turn reports as it runs
 ``events``, ``errors``
+``data``                  ``map``: one prompt template over the rows of a DataFrame or a list
 ``engine``                one turn: the request/tool loop, the private event loop
 ``client``                one HTTP request: SSE, chunk folding, retries, error bodies
 ``tools``                 Python callables the model may call
@@ -47,10 +48,13 @@ from .errors import (
     ContextLengthError,
     EmptyStreamError,
     IncompleteStreamError,
+    MapError,
+    MapInterrupted,
     RateLimitError,
     ServerError,
     StreamError,
     StreamInterrupted,
+    StructuredOutputError,
     TFMagicsError,
     TFMagicsWarning,
     ToolArgumentError,
@@ -65,6 +69,7 @@ from .events import (
     CompletionDone,
     ContentDelta,
     Event,
+    MapProgress,
     Notice,
     ReasoningDelta,
     RequestStarted,
@@ -82,7 +87,9 @@ if TYPE_CHECKING:
 
     from .chat import Chat
     from .conversation import Conversation
+    from .data import MapSummary, RowError
     from .notebook import get_chat
+    from .notebook.mapping import map
     from .notebook.panel import panel
     from .settings import ChatSettings
     from .tools import Tool, ToolRegistry, default_registry, tool
@@ -109,6 +116,10 @@ __all__ = [
     "EmptyStreamError",
     "Event",
     "IncompleteStreamError",
+    "MapError",
+    "MapInterrupted",
+    "MapProgress",
+    "MapSummary",
     "Message",
     "Notice",
     "RateLimitError",
@@ -116,10 +127,12 @@ __all__ = [
     "Reply",
     "RequestStarted",
     "Retrying",
+    "RowError",
     "ServerError",
     "StreamError",
     "StreamFallback",
     "StreamInterrupted",
+    "StructuredOutputError",
     "TFMagicsError",
     "TFMagicsWarning",
     "Tool",
@@ -140,6 +153,7 @@ __all__ = [
     "default_registry",
     "get_chat",
     "load_ipython_extension",
+    "map",
     "panel",
     "tool",
     "unload_ipython_extension",
@@ -150,10 +164,13 @@ _LAZY = {
     "Chat": "chat",
     "ChatSettings": "settings",
     "Conversation": "conversation",
+    "MapSummary": "data",
+    "RowError": "data",
     "Tool": "tools",
     "ToolRegistry": "tools",
     "default_registry": "tools",
     "get_chat": "notebook",
+    "map": "notebook.mapping",
     "panel": "notebook.panel",
     "tool": "tools",
 }

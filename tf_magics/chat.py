@@ -24,6 +24,7 @@ from ._public import public
 from .client import ModelInfo, RequestOptions
 from .client.http import Client
 from .conversation import Conversation, Turn
+from .data import MapMethods
 from .engine import (
     Bridge,
     DirectBridge,
@@ -38,6 +39,7 @@ from .engine import (
 from .errors import ConfigurationError
 from .events import Event
 from .reply import Reply
+from .schema import ResponseSchema
 from .settings import ChatSettings
 
 if TYPE_CHECKING:
@@ -60,7 +62,7 @@ def shared_client() -> Client:
 
 
 @public
-class Chat:
+class Chat(MapMethods):
     """A conversation with an OpenAI-compatible model.
 
     Parameters
@@ -161,6 +163,7 @@ class Chat:
         history: bool = True,
         tools: Iterable[Callable[..., Any]] | None = None,
         tool_choice: Any = None,
+        schema: Any = None,
         **overrides: Any,
     ) -> Reply:
         """Send ``text`` as the next user message and wait for the whole reply.
@@ -182,6 +185,9 @@ class Chat:
         tool_choice
             ``"auto"``, ``"none"``, ``"required"``, a tool name, or an OpenAI ``tool_choice``
             object; applies to the first request of the turn.
+        schema
+            A dataclass, TypedDict or pydantic model, ``list[...]`` of one, or a JSON-schema
+            ``dict``: the answer must be JSON that fits it, and ``reply.value`` is the object.
         **overrides
             Settings for this call only (``temperature=0``, ``model=...``...).
 
@@ -197,21 +203,13 @@ class Chat:
             :class:`~tf_magics.errors.StreamInterrupted` after keeping the partial reply.
         """
         _check_text(text)
-        options = self._options(overrides)
-        watcher = observer_for(observer, on_event)
+        options, response = self._options(overrides), _response_schema(schema)
         holder: dict[str, TurnLoop] = {}
 
         def make(bridge: Bridge) -> Coroutine[Any, Any, Reply]:
-            return self._turn(text, bridge, options, history, tools, tool_choice, holder)
+            return self._turn(text, bridge, options, history, tools, tool_choice, holder, response)
 
-        try:
-            return run_blocking(make, watcher)
-        except KeyboardInterrupt:
-            turn = holder.get("turn")
-            if turn is None:
-                raise
-            self.last_reply = turn.reply
-            raise interrupted_error(turn) from None
+        return _wait_for_turn(self, make, observer_for(observer, on_event), holder)
 
     async def aask(
         self,
@@ -222,13 +220,14 @@ class Chat:
         history: bool = True,
         tools: Iterable[Callable[..., Any]] | None = None,
         tool_choice: Any = None,
+        schema: Any = None,
         **overrides: Any,
     ) -> Reply:
         """Async version of :meth:`ask` (same parameters), for ``await`` in a cell or a script."""
         _check_text(text)
-        options = self._options(overrides)
+        options, response = self._options(overrides), _response_schema(schema)
         bridge = DirectBridge(observer_for(observer, on_event))
-        return await self._turn(text, bridge, options, history, tools, tool_choice, {})
+        return await self._turn(text, bridge, options, history, tools, tool_choice, {}, response)
 
     async def send(self, text: str, **kwargs: Any) -> Reply:
         """Deprecated name of :meth:`aask` (the ``a`` prefix marks the async methods)."""
@@ -247,7 +246,7 @@ class Chat:
         try:
             return self.ask(turn.user.content if turn.user else "", **kwargs)
         except BaseException:
-            self._restore(turn)
+            _restore(self.conversation, turn)
             raise
 
     async def aretry(self, **kwargs: Any) -> Reply:
@@ -256,7 +255,7 @@ class Chat:
         try:
             return await self.aask(turn.user.content if turn.user else "", **kwargs)
         except BaseException:
-            self._restore(turn)
+            _restore(self.conversation, turn)
             raise
 
     def models(self, **overrides: Any) -> list[ModelInfo]:
@@ -280,18 +279,6 @@ class Chat:
         assert turn is not None
         return turn
 
-    def _restore(self, turn: Turn) -> None:
-        """Put back a turn that a failed retry was meant to replace (nothing is lost)."""
-        turns = self.conversation.turns()
-        if turns and turns[-1].user is not None and turns[-1].user is not turn.user:
-            # The failed retry left a partial answer of its own: keep both, oldest first.
-            kept = self.conversation.undo()
-            self.conversation.extend(turn.messages)
-            if kept is not None:
-                self.conversation.extend(kept.messages)
-            return
-        self.conversation.extend(turn.messages)
-
     def _options(self, overrides: dict[str, Any]) -> RequestOptions:
         # Validate before anything is sent or changed (a bad flag must not touch the history).
         return self.settings.resolve(**overrides)
@@ -311,6 +298,7 @@ class Chat:
         tools: Iterable[Callable[..., Any]] | None,
         tool_choice: Any,
         holder: dict[str, TurnLoop],
+        schema: ResponseSchema | None = None,
     ) -> Reply:
         conversation = self.conversation
         if not history:
@@ -328,6 +316,7 @@ class Chat:
                     tool_choice=_tool_choice(tool_choice),
                     confirm=self.confirm,
                     holder=holder,
+                    schema=schema,
                 )
             finally:
                 if "turn" in holder:
@@ -354,6 +343,41 @@ class Chat:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+
+def _restore(conversation: Conversation, turn: Turn) -> None:
+    """Put back a turn that a failed retry was meant to replace (nothing is lost)."""
+    turns = conversation.turns()
+    if turns and turns[-1].user is not None and turns[-1].user is not turn.user:
+        # The failed retry left a partial answer of its own: keep both, oldest first.
+        kept = conversation.undo()
+        conversation.extend(turn.messages)
+        if kept is not None:
+            conversation.extend(kept.messages)
+        return
+    conversation.extend(turn.messages)
+
+
+def _wait_for_turn(
+    chat: Chat,
+    make: Callable[[Bridge], Coroutine[Any, Any, Reply]],
+    observer: TurnObserver,
+    holder: dict[str, TurnLoop],
+) -> Reply:
+    """Run a turn from synchronous code; Ctrl-C keeps the partial reply and says so."""
+    try:
+        return run_blocking(make, observer)
+    except KeyboardInterrupt:
+        turn = holder.get("turn")
+        if turn is None:
+            raise
+        chat.last_reply = turn.reply
+        raise interrupted_error(turn) from None
+
+
+def _response_schema(schema: Any) -> ResponseSchema | None:
+    """The schema of a structured reply, checked before anything is sent."""
+    return ResponseSchema.of(schema) if schema is not None else None
 
 
 def _with_tools(registry: ToolRegistry, extra: Iterable[Callable[..., Any]] | None) -> ToolRegistry:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import reduce
 from typing import Any
@@ -316,6 +316,16 @@ class Conversation(conversation_file.SavedForm):
                 )
             )
         return added
+
+    def remove(self, messages: Iterable[Message]) -> None:
+        """Remove these messages (the very objects, not equal ones).
+
+        The caller keeps the history sendable: a structured turn removes an answer it asked
+        again together with the request that followed it.
+        """
+        drop = {id(message) for message in messages}
+        if drop:
+            self._messages = [m for m in self._messages if id(m) not in drop]
 
     def undo(self) -> Turn | None:
         """Remove the last turn (the last user message and everything after it)."""

@@ -10,7 +10,10 @@ instead of a traceback, and still fails the cell so Run All and papermill stop.
     ├── ConfigurationError        bad settings, caught before any request (also a ValueError)
     ├── ToolDefinitionError       a callable that cannot be described as a tool (also a TypeError)
     ├── ValidationError           a JSON value does not fit its Python type (also a ValueError)
-    │   └── ToolArgumentError     the arguments of a tool call do not fit its parameters
+    │   ├── ToolArgumentError     the arguments of a tool call do not fit its parameters
+    │   └── StructuredOutputError a reply does not fit the schema it was asked for
+    ├── MapError                  a map over rows stopped early; ``result`` keeps the rows done
+    │   └── MapInterrupted        the user interrupted it
     ├── TurnInProgressError       a conversation is already waiting for a reply
     ├── BudgetExceededError       a request whose worst case does not fit the spending cap
     ├── BatchError                a batch job that cannot be submitted, followed or collected
@@ -44,6 +47,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._public import publish
+from ._text import truncate
 
 if TYPE_CHECKING:
     from .reply import Reply
@@ -63,10 +67,13 @@ __all__ = [
     "ContextLengthError",
     "EmptyStreamError",
     "IncompleteStreamError",
+    "MapError",
+    "MapInterrupted",
     "RateLimitError",
     "ServerError",
     "StreamError",
     "StreamInterrupted",
+    "StructuredOutputError",
     "TFMagicsError",
     "TFMagicsWarning",
     "ToolArgumentError",
@@ -129,6 +136,57 @@ class ValidationError(TFMagicsError, ValueError):
 
 class ToolArgumentError(ValidationError):
     """The arguments of a tool call do not fit the tool's parameters."""
+
+
+class StructuredOutputError(ValidationError):
+    """A reply does not fit the schema it was asked for, even after asking again.
+
+    Attributes
+    ----------
+    problems
+        One line per problem (``"label: expected one of 'pos', 'neg', got string 'good'"``).
+    reply
+        The turn's :class:`~tf_magics.Reply`: its ``text`` is the raw answer, kept as it came.
+    """
+
+    def __init__(
+        self,
+        problems: list[str],
+        *,
+        hint: str | None = None,
+        reply: Reply | None = None,
+        schema_name: str | None = None,
+    ) -> None:
+        super().__init__(problems, hint=hint)
+        self.reply = reply
+        self.schema_name = schema_name
+        if schema_name is not None:
+            listed = truncate("; ".join(problems), 400)
+            self.message = f"The reply does not fit the schema {schema_name}: {listed}"
+
+
+class MapError(TFMagicsError):
+    """A map over rows stopped before every row was done (``on_error="raise"``, or Ctrl-C).
+
+    Attributes
+    ----------
+    result
+        What the map returns, with the rows done so far: a DataFrame (or list) in input order,
+        the rows that did not finish marked in their ``error``.
+    summary
+        The :class:`~tf_magics.data.MapSummary` of the run (rows done and failed, tokens, time).
+    """
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, result: Any = None, summary: Any = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.result = result
+        self.summary = summary
+
+
+class MapInterrupted(MapError):
+    """The user interrupted a map (Ctrl-C / the kernel's stop button); ``result`` keeps its rows."""
 
 
 class TurnInProgressError(TFMagicsError, RuntimeError):

@@ -17,6 +17,7 @@ __all__ = [
     "CompletionDone",
     "ContentDelta",
     "Event",
+    "MapProgress",
     "Notice",
     "ReasoningDelta",
     "RequestStarted",
@@ -150,6 +151,63 @@ class BatchProgress:
         return self.statuses[0] if len(set(self.statuses)) == 1 else "finished"
 
 
+@dataclass(frozen=True, slots=True)
+class MapProgress:
+    """How a map over rows is going (sent a few times a second, and once more at the end).
+
+    Attributes
+    ----------
+    total
+        Rows to do (duplicates included: a prompt seen twice is sent once, and both rows count).
+    done, failed
+        Rows finished with a result, and rows that failed for good (their error recorded).
+    prompt_tokens, completion_tokens
+        Tokens reported by the server so far (requests that failed included when reported).
+    elapsed
+        Seconds since the first request.
+    in_flight, window, concurrency
+        Requests on the wire now; how many are allowed at the moment (lowered while the
+        server answers 429); and how many were asked for.
+    rate_limited
+        Answers "429 Too Many Requests" received so far (each was retried).
+    final
+        The last report of the run.
+    """
+
+    total: int
+    done: int
+    failed: int
+    prompt_tokens: int
+    completion_tokens: int
+    elapsed: float
+    in_flight: int
+    window: int
+    concurrency: int
+    rate_limited: int = 0
+    final: bool = False
+
+    @property
+    def finished(self) -> int:
+        """Rows done or failed."""
+        return self.done + self.failed
+
+    @property
+    def tokens(self) -> int:
+        """Prompt and completion tokens together."""
+        return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def rows_per_second(self) -> float | None:
+        """Rows finished per second so far (``None`` before the first second's worth)."""
+        return self.finished / self.elapsed if self.elapsed > 0 and self.finished else None
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left at the current pace (``None`` while unknown)."""
+        rate = self.rows_per_second
+        return (self.total - self.finished) / rate if rate else None
+
+
 Event = (
     RequestStarted
     | Notice
@@ -162,6 +220,7 @@ Event = (
     | ToolCallStarted
     | ToolCallFinished
     | BatchProgress
+    | MapProgress
 )
 
 

@@ -486,6 +486,15 @@ OPTIONS: tuple[Option, ...] = (
         flags=("--max-rounds",),
     ),
     Option(
+        "schema_retries",
+        "int",
+        "Times to ask again when a structured reply (schema=...) is not valid JSON or does not "
+        "fit the schema, quoting what was wrong.",
+        default=1,
+        low=0,
+        high=5,
+    ),
+    Option(
         "extra_body",
         "mapping",
         "Extra provider-specific fields merged into every request.",

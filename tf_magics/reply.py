@@ -61,6 +61,11 @@ class Reply:
         said, not left out.
     conversation_cost
         What the whole conversation has cost so far (``None``: unknown).
+    value
+        With a schema (``chat.ask(..., schema=T)``): the answer as a validated Python object (an
+        instance of ``T``; a ``dict`` for a JSON-schema dict). ``None`` without a schema.
+    schema_name
+        The name of the schema the answer was asked to fit, or ``None``.
     """
 
     text: str = ""
@@ -79,6 +84,8 @@ class Reply:
     currency: str = "$"
     priced: bool = False
     conversation_cost: float | None = None
+    value: Any = None
+    schema_name: str | None = None
 
     def __str__(self) -> str:
         return self.text

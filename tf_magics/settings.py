@@ -208,6 +208,7 @@ class ChatSettings(Configurable):
             max_retry_wait=values["max_retry_wait"],
             prices={name: parse_price(p) for name, p in values["prices"].items()},
             caps=caps_for(values["budget"], values["budget_tokens"], values["currency"] or "$"),
+            schema_retries=values["schema_retries"],
         )
 
     def _value(self, spec: Option) -> Any:

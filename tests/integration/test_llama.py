@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import httpx
 import pytest
 
 from tf_magics import Chat, ToolRegistry
 from tf_magics.client.http import Client
-from tf_magics.events import ContentDelta, Event
+from tf_magics.events import ContentDelta, Event, Notice
 from tf_magics.local import LocalServer
 from tf_testing.model_server import require_local_extra
 
@@ -139,3 +140,60 @@ def test_the_model_calls_a_registered_function(
     followup = sent.bodies[-1]["messages"]
     assert followup[-1]["role"] == "tool" and "sunny" in followup[-1]["content"]
     assert followup[-2]["content"] == ""  # not null: this server rejects null next to tool calls
+
+
+# -- structured replies: llama-cpp-python refuses json_schema, takes json_object + schema --
+
+
+@dataclass
+class Sentiment:
+    label: Literal["positive", "negative"]
+    stars: int
+
+
+def test_structured_replies_go_through_the_grammar_fallback_and_every_object_parses(
+    llama_server: LocalServer, make_chat: MakeChat
+) -> None:
+    chat, sent = make_chat(llama_server, temperature=0, max_tokens=40, schema_retries=0)
+    notices: list[str] = []
+    questions = [
+        "I love this kettle, it works perfectly.",
+        "Terrible. It broke after one day.",
+        "Great value, would buy again!",
+        "The worst purchase I ever made.",
+    ]
+    for question in questions:
+        reply = chat.ask(
+            f"Review: {question}\nClassify it.",
+            schema=Sentiment,
+            history=False,
+            on_event=lambda e: notices.append(e.text) if isinstance(e, Notice) else None,
+        )
+        # Grammar-constrained: even the 135M model returns JSON that fits, first time.
+        assert isinstance(reply.value, Sentiment)
+        assert reply.value.label in ("positive", "negative")
+        assert len(reply.completions) == 1
+    forms = [body["response_format"]["type"] for body in sent.bodies]
+    # The first form is refused once (llama-cpp-python allows only text and json_object)...
+    assert forms[0] == "json_schema"
+    assert sum(form == "json_schema" for form in forms) == 1
+    # ...then every request carries the schema as llama-cpp-python's grammar form.
+    assert all(form == "json_object" for form in forms[1:])
+    assert all(
+        body["response_format"]["schema"]["required"] == ["label", "stars"]
+        for body in sent.bodies[1:]
+    )
+    assert sum("does not accept response_format json_schema" in n for n in notices) == 1
+
+
+def test_a_map_over_rows_against_the_real_model(
+    llama_server: LocalServer, make_chat: MakeChat
+) -> None:
+    chat, sent = make_chat(llama_server, temperature=0, max_tokens=40)
+    rows = [{"review": text} for text in ("Lovely!", "Awful.", "Nice.", "Broken.", "Lovely!")]
+    result = chat.map("Review: {review}\nClassify it.", rows, schema=Sentiment, concurrency=2)
+    assert all(isinstance(value, Sentiment) for value in result)
+    assert result[0] == result[4]  # the same prompt, sent once
+    assert chat.last_map is not None
+    assert (chat.last_map.done, chat.last_map.failed, chat.last_map.prompts) == (5, 0, 4)
+    assert all(body["stream"] is False for body in sent.bodies)

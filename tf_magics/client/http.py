@@ -29,17 +29,23 @@ from tf_magics.errors import (
     BadRequestError,
     ContextLengthError,
 )
-from tf_magics.events import Event
+from tf_magics.events import Event, Notice
+from tf_magics.schema import ResponseSchema
 from tf_magics.types import Completion
 
 from .chunks import ChunkAccumulator
 from .error_bodies import error_for_status, parse_error_body
+from .gate import RequestGate
 from .models import ModelInfo, parse_models
 from .request import ApiKey, RequestOptions, encode_body
+from .response_format import LAST_FORM, apply_form, describe_fallback, is_rejection
 from .retry import RetryableFailure, retry_after, should_retry, with_retries
 from .stream_reader import broken_stream, read_json, read_stream
 
-__all__ = ["Client"]
+__all__ = ["MAX_CONNECTIONS", "Client"]
+
+#: Connections per pool: the most requests one client can have in flight at once.
+MAX_CONNECTIONS = 256
 
 EventSink = Callable[[Event], None]
 T = TypeVar("T")
@@ -75,22 +81,16 @@ class Client:
         self.cannot_stream_tools: set[str] = set()
         #: ``GET /models`` answers per base URL (the first one is the default model).
         self.models_cache: dict[str, list[ModelInfo]] = {}
+        #: The ``response_format`` form that works, per (base URL, model), when not the first
+        #: (see :mod:`~tf_magics.client.response_format`).
+        self.response_formats: dict[tuple[str, str], int] = {}
 
     def _pool(self, url: str) -> httpx.AsyncClient:
         secure = not url.startswith("http://")
         pools = self._pools.setdefault(asyncio.get_running_loop(), {})
         pool = pools.get(secure)
         if pool is None or pool.is_closed:
-            pool = httpx.AsyncClient(
-                transport=self._transport,
-                # Without TLS, no certificate is ever checked.
-                verify=_ssl_context() if secure else False,
-                headers={"user-agent": f"tf_magics/{__version__}"},
-                limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
-                # A redirect would re-send the conversation (and the key) to an address the
-                # user never named, perhaps in cleartext: it is reported, never followed.
-                follow_redirects=False,
-            )
+            pool = _new_pool(self._transport, secure=secure)
             pools[secure] = pool
         return pool
 
@@ -122,11 +122,16 @@ class Client:
         on_event: EventSink | None = None,
         tools: list[dict[str, Any]] | None = None,
         tool_choice: Any = None,
+        response_format: ResponseSchema | None = None,
+        gate: RequestGate | None = None,
     ) -> Completion:
         """Send one chat-completion request and return the assembled reply.
 
         Streaming or not follows ``options.stream``. Deltas are reported through ``on_event`` and
-        folded into ``accumulator`` as they arrive.
+        folded into ``accumulator`` as they arrive. With ``response_format``, a structured reply
+        is asked for in the best form the server accepts (see
+        :mod:`~tf_magics.client.response_format`; the reply is not checked here). With ``gate``,
+        every attempt on the wire is made inside ``gate.attempt()``.
 
         The request counts against the kernel's spending cap (:mod:`tf_magics.budget`): its worst
         case is reserved before it is sent, and what it used is recorded after.
@@ -138,24 +143,21 @@ class Client:
         APIError
             Any failure; stream failures carry the partial reply in ``partial``.
         """
+        _require_base_url(options)
         extra: dict[str, Any] = {}
         if tools:
             extra["tools"] = tools
         if tool_choice is not None:
             extra["tool_choice"] = tool_choice
-        base_url = _require_base_url(options)
-        use_stream_options = (
-            options.stream and options.include_usage and base_url not in self.rejects_stream_options
-        )
-        if use_stream_options:
-            extra["stream_options"] = {"include_usage": True}
-        body = options.request_body(messages, **extra)
+        worst = _body(options, messages, extra, False, response_format, 0)  # the largest form
         price = self.price_for(options)
         ledger = kernel_ledger()
-        held = ledger.reserve(options.caps, body, options.max_tokens, price, options.model or "?")
+        held = ledger.reserve(options.caps, worst, options.max_tokens, price, options.model or "?")
         completion: Completion | None = None
         try:
-            completion = await self._send_chat(options, body, accumulator, on_event)
+            completion = await self._send_chat(
+                options, messages, extra, accumulator, on_event, response_format, gate
+            )
             return completion
         finally:
             produced = completion or accumulator.completion(ended="incomplete")
@@ -171,27 +173,62 @@ class Client:
     async def _send_chat(
         self,
         options: RequestOptions,
-        body: dict[str, Any],
+        messages: list[dict[str, Any]],
+        extra: dict[str, Any],
         accumulator: ChunkAccumulator,
         on_event: EventSink | None,
+        response_format: ResponseSchema | None,
+        gate: RequestGate | None,
     ) -> Completion:
+        """The request, sent again in a simpler form when the server refuses a field."""
         base_url = _require_base_url(options)
-        use_stream_options = "stream_options" in body
-        content = encode_body(body)
-        try:
-            return await self._retrying(
-                options, lambda: self._attempt(options, content, accumulator, on_event), on_event
+        key = (base_url, options.model or "")
+        while True:
+            form = self.response_formats.get(key, 0) if response_format is not None else None
+            stream_options = (
+                options.stream
+                and options.include_usage
+                and base_url not in self.rejects_stream_options
             )
-        except BadRequestError as error:
-            if not (use_stream_options and _mentions_stream_options(error)):
-                raise
-        # A server that rejects stream_options still works, just without usage numbers.
-        self.rejects_stream_options.add(base_url)
-        body.pop("stream_options", None)
-        content = encode_body(body)
-        return await self._retrying(
-            options, lambda: self._attempt(options, content, accumulator, on_event), on_event
-        )
+            body = _body(options, messages, extra, stream_options, response_format, form)
+            content = encode_body(body)
+            refused = is_rejection if form is not None and form < LAST_FORM else None
+            try:
+                return await self._retrying(
+                    options,
+                    functools.partial(
+                        self._attempt, options, content, accumulator, on_event, refused
+                    ),
+                    on_event,
+                    gate,
+                )
+            except APIStatusError as error:
+                if not self._fall_back(error, key, stream_options, form, on_event):
+                    raise
+
+    def _fall_back(
+        self,
+        error: APIStatusError,
+        key: tuple[str, str],
+        stream_options: bool,
+        form: int | None,
+        on_event: EventSink | None,
+    ) -> bool:
+        """Remember what the server refused; True when the request is worth sending again."""
+        if (
+            stream_options
+            and isinstance(error, BadRequestError)
+            and _mentions_stream_options(error)
+        ):
+            # A server that rejects stream_options still works, just without usage numbers.
+            self.rejects_stream_options.add(key[0])
+            return True
+        if form is not None and form < LAST_FORM and is_rejection(error):
+            self.response_formats[key] = max(self.response_formats.get(key, 0), form + 1)
+            if on_event is not None:
+                on_event(Notice(describe_fallback(key[0], form + 1, error), "info"))
+            return True
+        return False
 
     async def list_models(self, options: RequestOptions) -> list[ModelInfo]:
         """``GET /models``; an empty list when the server has none (or ``data: null``)."""
@@ -205,7 +242,16 @@ class Client:
         options: RequestOptions,
         attempt_once: Callable[[], Awaitable[T]],
         on_event: EventSink | None,
+        gate: RequestGate | None = None,
     ) -> T:
+        if gate is not None:
+            bare = attempt_once
+
+            async def attempt_once() -> T:
+                # The gate holds the attempt only: the wait before a retry happens outside it.
+                async with gate.attempt():
+                    return await bare()
+
         return await with_retries(
             attempt_once, max_retries=options.max_retries, on_event=on_event, sleep=self._sleep
         )
@@ -216,6 +262,7 @@ class Client:
         content: bytes,
         accumulator: ChunkAccumulator,
         on_event: EventSink | None,
+        refused: Callable[[APIStatusError], bool] | None = None,
     ) -> Completion:
         url = f"{_require_base_url(options)}/chat/completions"
         pool = self._pool(url)
@@ -237,7 +284,7 @@ class Client:
                     content = response.content
                 except httpx.HTTPError:
                     content = b""  # the error body broke off: the status alone must do
-                raise _status_failure(options, response, content)
+                raise _status_failure(options, response, content, refused)
             content_type = response.headers.get("content-type", "").lower()
             if content_type.startswith("text/event-stream"):
                 # Parsed as a stream even when none was asked for (a server that ignores it).
@@ -313,6 +360,41 @@ def _ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+def _new_pool(transport: httpx.AsyncBaseTransport | None, *, secure: bool) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=transport,
+        # Without TLS, no certificate is ever checked.
+        verify=_ssl_context() if secure else False,
+        headers={"user-agent": f"tf_magics/{__version__}"},
+        # Room for map's concurrency (at most MAX_CONNECTIONS requests in flight), all kept
+        # alive: a map of thousands of rows reuses its connections.
+        limits=httpx.Limits(
+            max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS
+        ),
+        # A redirect would re-send the conversation (and the key) to an address the user never
+        # named, perhaps in cleartext: it is reported, never followed.
+        follow_redirects=False,
+    )
+
+
+def _body(
+    options: RequestOptions,
+    messages: list[dict[str, Any]],
+    extra: dict[str, Any],
+    stream_options: bool,
+    response_format: ResponseSchema | None,
+    form: int | None,
+) -> dict[str, Any]:
+    """The request body: the options, the extra fields, and the structured-reply form."""
+    fields = dict(extra)
+    if stream_options:
+        fields["stream_options"] = {"include_usage": True}
+    if response_format is not None and form is not None:
+        format_fields, messages = apply_form(response_format, form, messages)
+        fields.update(format_fields)
+    return options.request_body(messages, **fields)
+
+
 def _require_base_url(options: RequestOptions) -> str:
     if not options.base_url:
         raise APIConnectionError("No base URL is configured.")
@@ -368,8 +450,17 @@ def _timeout(options: RequestOptions) -> httpx.Timeout:
     )
 
 
-def _status_failure(options: RequestOptions, response: httpx.Response, content: bytes) -> Exception:
-    """The error for a 4xx/5xx response: a :class:`RetryableFailure` when worth retrying."""
+def _status_failure(
+    options: RequestOptions,
+    response: httpx.Response,
+    content: bytes,
+    refused: Callable[[APIStatusError], bool] | None = None,
+) -> Exception:
+    """The error for a 4xx/5xx response: a :class:`RetryableFailure` when worth retrying.
+
+    ``refused`` tells a refusal of an optional field (which the caller falls back from at once)
+    from a failure: llama-cpp-python refuses a ``response_format`` it does not know with a 500.
+    """
     info = parse_error_body(content, secrets=options.secrets())
     error = error_for_status(
         response.status_code,
@@ -381,6 +472,8 @@ def _status_failure(options: RequestOptions, response: httpx.Response, content: 
     )
     # A prompt too long for the model fails the same way every time, whatever the status.
     if not should_retry(response, info) or isinstance(error, ContextLengthError):
+        return error
+    if refused is not None and refused(error):
         return error
     delay = retry_after(response.headers)
     if delay is not None and delay > options.max_retry_wait:

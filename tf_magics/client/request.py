@@ -85,6 +85,7 @@ class RequestOptions:
     max_retry_wait: float = 60.0
     prices: dict[str, Price] = field(default_factory=dict)
     caps: Caps = field(default_factory=Caps)
+    schema_retries: int = 1
 
     def price(self, published: dict[str, Price] | None = None) -> Price | None:
         """The price of this request's model: the settings' price, else the server's."""

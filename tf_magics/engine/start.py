@@ -19,6 +19,7 @@ from .turn import TurnLoop
 
 if TYPE_CHECKING:
     from tf_magics.client.http import Client
+    from tf_magics.schema import ResponseSchema
     from tf_magics.settings import ChatSettings
     from tf_magics.tools import ToolRegistry
     from tf_magics.tools.execute import Confirm
@@ -38,8 +39,9 @@ async def start_turn(
     tool_choice: Any,
     confirm: Confirm | None,
     holder: dict[str, TurnLoop],
+    schema: ResponseSchema | None = None,
 ) -> Reply:
-    """Run one turn of ``conversation``.
+    """Run one turn of ``conversation`` (a structured one with ``schema``).
 
     ``holder["turn"]`` receives the loop as soon as it exists, so the caller can read what was
     kept after an interrupt.
@@ -56,6 +58,7 @@ async def start_turn(
         max_result_chars=settings.tool_result_max_chars,
         tool_timeout=settings.tool_timeout,
         history_limit=(settings.history_max_turns, settings.history_max_tokens),
+        schema=schema,
     )
     holder["turn"] = turn
     return await turn.run(clean_text(text))

@@ -19,7 +19,7 @@ from tf_magics._text import exception_text
 from tf_magics.client import ChunkAccumulator, RequestOptions
 from tf_magics.conversation import Conversation
 from tf_magics.cost import Price, cost_of
-from tf_magics.errors import APIError, EmptyStreamError, StreamInterrupted
+from tf_magics.errors import APIError, EmptyStreamError, StreamInterrupted, StructuredOutputError
 from tf_magics.events import (
     CompletionDone,
     ContentDelta,
@@ -37,9 +37,12 @@ from tf_magics.types import Completion, ToolResult
 
 from .endpoint import LOCAL_SOURCE, default_model
 from .private_loop import Bridge
+from .structured import StructuredCheck
 
 if TYPE_CHECKING:
+    from tf_magics.client.gate import RequestGate
     from tf_magics.client.http import Client
+    from tf_magics.schema import ResponseSchema
     from tf_magics.tools.execute import Confirm
     from tf_magics.tools.registry import Tool, ToolRegistry
 
@@ -69,6 +72,8 @@ class TurnLoop:
         tool_timeout: float | None = None,
         history_limit: tuple[int | None, int | None] = (None, None),
         clock: Callable[[], float] = time.perf_counter,
+        schema: ResponseSchema | None = None,
+        gate: RequestGate | None = None,
     ) -> None:
         self.client = client
         self.conversation = conversation
@@ -81,7 +86,11 @@ class TurnLoop:
         self.tool_timeout = tool_timeout
         self.history_limit = history_limit
         self.clock = clock
-        self.reply = Reply(conversation=conversation.name)
+        self.schema = schema
+        self.gate = gate
+        self.reply = Reply(
+            conversation=conversation.name, schema_name=schema.name if schema else None
+        )
         self._accumulator: ChunkAccumulator | None = None
         self._start = 0.0
 
@@ -110,7 +119,9 @@ class TurnLoop:
         await self._prepare()
         self.conversation.add_user(user_text)
         try:
-            await self._rounds()
+            await self._answer()
+        except StructuredOutputError:
+            raise  # a complete answer that does not fit: kept as it is (see structured.py)
         except asyncio.CancelledError:
             self._keep_partial("interrupted", "Interrupted by the user.")
             raise
@@ -164,10 +175,22 @@ class TurnLoop:
             price = self.client.price_for(self.options)
         return price
 
-    async def _rounds(self) -> None:
+    async def _answer(self) -> None:
+        """Run the rounds; with a schema, check the answer and ask again when it does not fit."""
+        await self._rounds()
+        if self.schema is None:
+            return
+        check = StructuredCheck(self.schema, self.options.schema_retries)
+        while (correction := check.correction(self.reply, self.conversation)) is not None:
+            self.note(check.note)
+            check.asked(self.conversation.add_user(correction))
+            await self._rounds(first=len(self.reply.completions) + 1)
+
+    async def _rounds(self, first: int = 1) -> None:
         tools = self.registry.schemas() if self.registry is not None else []
         base_url = self.options.base_url or ""
-        for round_number in range(1, self.options.max_tool_rounds + 1):
+        last = first + self.options.max_tool_rounds - 1
+        for round_number in range(first, last + 1):
             stream = self.options.stream
             if tools and stream and base_url in self.client.cannot_stream_tools:
                 stream = False
@@ -182,7 +205,7 @@ class TurnLoop:
             self.reply.text = completion.content
             if not completion.tool_calls:
                 return
-            if round_number == self.options.max_tool_rounds:
+            if round_number == last:
                 limit = self.options.max_tool_rounds
                 self._skip_pending(f"Not run: the limit of {limit} model requests was reached.")
                 self.reply.stopped = "round_limit"
@@ -214,6 +237,8 @@ class TurnLoop:
                 on_event=self._emit,
                 tools=tools or None,
                 tool_choice=tool_choice if tools else None,
+                response_format=self.schema,
+                gate=self.gate,
             )
         except EmptyStreamError:
             if not (tools and options.stream) or self._accumulator.has_output:

@@ -45,6 +45,37 @@ CELL_FLAGS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
             "help": "Replace {name} with notebook variables ({{ and }} for braces).",
         },
     ),
+    (
+        ("--schema",),
+        {
+            "metavar": "NAME",
+            "help": "Ask for JSON that fits NAME (a class, list[Class] or a JSON-schema dict "
+            "of the notebook); -o VAR then receives the object.",
+        },
+    ),
+    (
+        ("--map",),
+        {
+            "metavar": "DATA",
+            "help": "Send the cell as a template once per row of DATA (a DataFrame, a list of "
+            "dicts or of strings), {column} filled from the row; -o VAR receives the result.",
+        },
+    ),
+    (
+        ("--concurrency",),
+        {"type": int, "metavar": "N", "help": "With --map: at most N requests at once (8)."},
+    ),
+    (
+        ("--rpm",),
+        {"type": float, "metavar": "N", "help": "With --map: at most N requests per minute."},
+    ),
+    (
+        ("--on-error",),
+        {
+            "choices": ("record", "raise"),
+            "help": "With --map: record a failed row's error and go on (default), or stop.",
+        },
+    ),
 )
 
 
@@ -69,6 +100,11 @@ class CellRequest:
     tools: str | None = None
     tool_choice: str | None = None
     interpolate: bool = False
+    schema: str | None = None
+    map: str | None = None
+    concurrency: int | None = None
+    rpm: float | None = None
+    on_error: str | None = None
 
 
 def _dest(spec: Option) -> str:

@@ -74,6 +74,13 @@ class ChatMagics(Magics):
         text = cell.strip("\n")
         if not text.strip():
             raise UsageError("The cell is empty: write your message below the %%chat line.")
+        if request.map is not None:
+            from .mapping import run_cell_map
+
+            try:
+                return run_cell_map(self.session, text, request)
+            finally:
+                self.session.refresh_panels()
         if request.interpolate:
             text = interpolate(text, self.session.user_ns)
         try:
@@ -97,10 +104,24 @@ class ChatMagics(Magics):
             chat.reset()
         if request.system is not None:
             chat.system = request.system
-        view = make_view(chat, request.overrides)
-        reply = run_turn(self.session, chat, view, text=text, request=request, tools=tools)
+        schema = self._schema(request.schema)
+        view = make_view(chat, request.overrides, structured=schema is not None)
+        reply = run_turn(
+            self.session, chat, view, text=text, request=request, tools=tools, schema=schema
+        )
         if request.output:
-            self.session.user_ns[request.output] = reply.text
+            structured = schema is not None
+            self.session.user_ns[request.output] = reply.value if structured else reply.text
+
+    def _schema(self, name: str | None) -> Any:
+        if not name:
+            return None
+        from tf_magics.schema import ResponseSchema
+
+        from .mapping import notebook_schema
+
+        # Checked now, so a schema that cannot be described fails before the history changes.
+        return ResponseSchema.of(notebook_schema(self.session.user_ns, name))
 
     def _cell_tools(self, names: str | None) -> list[Any] | None:
         if not names:

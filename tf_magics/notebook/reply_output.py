@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from tf_magics.errors import StructuredOutputError
 from tf_magics.render import escape, markdown_images_as_links
 from tf_magics.reply import Reply
 from tf_magics.types import Usage
 
 from .layout import ToolBlock, finish_note, footer_html, footer_text, notes_html, reasoning_html
 from .outputs import Bundle
+from .value_view import raw_answer_html, value_html, value_markdown, value_text
 
 __all__ = ["reply_bundle"]
 
@@ -49,14 +51,17 @@ def reply_bundle(
     remote_images
         Keep remote images in the saved Markdown (off: written as links, as in the HTML).
     """
-    html, markdown, plain = _rounds(reply, content_html, remote_images)
+    structured = reply.schema_name is not None
+    html, markdown, plain = _rounds(reply, content_html, remote_images, contents=not structured)
+    if structured:
+        _add_value(reply, error, html, markdown, plain)
     html.insert(0, '<div class="tf-magics-reply">')
     notes = list(notices)
     ending = finish_note(reply, max_tokens=max_tokens)
     if ending is not None:
         notes.append(ending)
     if error is not None and reply.stopped != "interrupted":
-        notes.append(("error", "✗ The reply stopped early: the error is below."))
+        notes.append(_error_note(error))
     html.append(notes_html(notes))
     footer = footer_text(reply, conversation_usage=conversation_usage)
     if reply.completions:
@@ -74,10 +79,42 @@ def reply_bundle(
     }
 
 
+def _error_note(error: BaseException) -> tuple[str, str]:
+    if isinstance(error, StructuredOutputError):
+        return ("error", "✗ The answer does not fit the schema: the error is below.")
+    return ("error", "✗ The reply stopped early: the error is below.")
+
+
+def _add_value(
+    reply: Reply,
+    error: BaseException | None,
+    html: list[str],
+    markdown: list[str],
+    plain: list[str],
+) -> None:
+    """A structured reply's value (a table, or JSON); the raw answer when it did not fit."""
+    if error is None:
+        html.append(f'<div class="tf-magics-content">{value_html(reply.value)}</div>')
+        markdown.append(value_markdown(reply.value))
+        plain.append(value_text(reply.value))
+    elif reply.text:
+        html.append(f'<div class="tf-magics-content">{raw_answer_html(reply.text)}</div>')
+        markdown.append(f"```\n{reply.text.replace('```', '` ` `')}\n```")
+        plain.append(reply.text)
+
+
 def _rounds(
-    reply: Reply, content_html: Callable[[int, str], str], remote_images: bool
+    reply: Reply,
+    content_html: Callable[[int, str], str],
+    remote_images: bool,
+    *,
+    contents: bool = True,
 ) -> tuple[list[str], list[str], list[str]]:
-    """Each round's reasoning, answer and tool blocks, as (HTML, Markdown, plain) parts."""
+    """Each round's reasoning, answer and tool blocks, as (HTML, Markdown, plain) parts.
+
+    Without ``contents`` (a structured reply), the answers' text is left out: the value is
+    shown instead.
+    """
     html: list[str] = []
     markdown: list[str] = []
     plain: list[str] = []
@@ -86,7 +123,7 @@ def _rounds(
         if completion.reasoning:
             html.append(reasoning_html(completion.reasoning))
             plain.append(f"[reasoning: {len(completion.reasoning):,} characters]")
-        if completion.content:
+        if completion.content and contents:
             body = content_html(position, completion.content)
             html.append(f'<div class="tf-magics-content">{body}</div>')
             shown = completion.content

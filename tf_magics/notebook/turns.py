@@ -39,16 +39,27 @@ class ReplyView(TurnObserver, Protocol):
         """Replace what streamed with the final output (the error below it, if any)."""
 
 
-def make_view(chat: Chat, overrides: dict[str, Any], output: Output | None = None) -> ReplyView:
-    """The view for a turn: live rich output in a kernel (or ``output``), text in a terminal."""
+def make_view(
+    chat: Chat,
+    overrides: dict[str, Any],
+    output: Output | None = None,
+    *,
+    structured: bool = False,
+) -> ReplyView:
+    """The view for a turn: live rich output in a kernel (or ``output``), text in a terminal.
+
+    A ``structured`` reply (a schema was asked for) streams its JSON as code.
+    """
     from .live_view import LiveView
     from .outputs import IPythonOutput, in_kernel
+    from .structured_view import StructuredLiveView
     from .terminal_view import TerminalView
 
     options = chat.settings.resolve(**overrides)
     if output is None and not in_kernel():
         return TerminalView(max_tokens=options.max_tokens)
-    return LiveView(
+    view = StructuredLiveView if structured else LiveView
+    return view(
         output if output is not None else IPythonOutput(),
         max_tokens=options.max_tokens,
         target=options.base_url or "",
@@ -64,6 +75,7 @@ def run_turn(
     text: str | None,
     request: CellRequest | None = None,
     tools: list[Callable[..., Any]] | None = None,
+    schema: Any = None,
 ) -> Reply:
     """Run one turn of ``chat`` into ``view`` and remember its reply.
 
@@ -81,6 +93,8 @@ def run_turn(
         The cell's flags (setting overrides, one-off question, tool choice).
     tools
         Extra functions offered for this turn only.
+    schema
+        What a structured answer must be (``reply.value`` is then the object).
 
     Raises
     ------
@@ -98,6 +112,7 @@ def run_turn(
                 history=not request.no_history,
                 tools=tools,
                 tool_choice=request.tool_choice,
+                schema=schema,
                 **request.overrides,
             )
     except Exception as error:

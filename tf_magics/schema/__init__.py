@@ -6,6 +6,8 @@ module                    job
 ``annotations``           reading annotations: fields, optionality, aliases, pydantic
 ``json_schema``           one annotation → JSON Schema (:func:`type_schema`)
 ``convert``               decoded JSON → values of the annotated types, every problem listed
+``validate``              decoded JSON checked against a JSON-schema ``dict``
+``response``              :class:`ResponseSchema`: a structured reply's schema, sent and read
 ``docstrings``            descriptions from docstrings (Google, NumPy, reST, Epydoc)
 ========================  ================================================================
 
@@ -17,5 +19,7 @@ from __future__ import annotations
 
 from .convert import convert_fields, convert_value
 from .json_schema import type_schema
+from .response import ResponseSchema
+from .validate import validate_json
 
-__all__ = ["convert_fields", "convert_value", "type_schema"]
+__all__ = ["ResponseSchema", "convert_fields", "convert_value", "type_schema", "validate_json"]

@@ -87,7 +87,9 @@ def convert_fields(
     """
     if not isinstance(raw, dict):
         raise ValidationError([f"the arguments must be a JSON object, not {describe_value(raw)}"])
-    converted, problems = _convert_members(specs, raw, "", [] if notes is None else notes)
+    converted, problems = _convert_members(
+        specs, raw, "", [] if notes is None else notes, "argument"
+    )
     if problems:
         raise ValidationError(problems)
     return converted
@@ -108,10 +110,13 @@ def convert_value(annotation: Any, value: Any, *, notes: list[str] | None = None
 
 
 def _convert_members(
-    specs: Sequence[FieldSpec], raw: dict[str, Any], path: str, notes: list[str]
+    specs: Sequence[FieldSpec],
+    raw: dict[str, Any],
+    path: str,
+    notes: list[str],
+    word: str = "field",
 ) -> tuple[dict[str, Any], list[str]]:
-    """Convert the entries of a JSON object (arguments, or a dataclass's fields)."""
-    word = "field" if path else "argument"
+    """Convert the entries of a JSON object (a function's arguments, or an object's fields)."""
     prefix = f"{path}: " if path else ""
     allowed = [spec.name for spec in specs]
     problems = []
@@ -265,9 +270,15 @@ def _convert_array(annotation: Any, items: list[Any], path: str, notes: list[str
             for index, (arg, item) in enumerate(zip(args, items, strict=True))
         )
     item_type = args[0] if args else Any
-    converted = [
-        _convert(item_type, item, f"{path}[{index}]", notes) for index, item in enumerate(items)
-    ]
+    converted, problems = [], []
+    for index, item in enumerate(items):
+        # Every bad item is reported, not only the first: one re-ask can fix them all.
+        try:
+            converted.append(_convert(item_type, item, f"{path}[{index}]", notes))
+        except _Invalid as exc:
+            problems.append(str(exc))
+    if problems:
+        raise _Invalid("", "; ".join(problems))
     if origin is tuple:
         return tuple(converted)
     if origin in SET_ORIGINS:

@@ -31,6 +31,11 @@ serve from another process (a notebook, a kernel, a benchmark); it prints its ba
 line of stdout and stops on SIGTERM or Ctrl-C. ``--tokens N`` serves ``N`` tokens of generated
 Markdown (:func:`tf_testing.markdown_text.make_markdown_tokens`).
 
+A fixed latency is ``TextReply(..., first_token_delay=0.2)`` (as the default, or from a
+:class:`Dynamic`); ``FakeOpenAI(max_in_flight=16)`` answers 429 to a request that arrives while 16
+are being answered, like a provider's concurrency limit, and :attr:`FakeOpenAI.peak_in_flight`
+says how many a client ever had in flight at once.
+
 One thread serves each connection. Pacing stays accurate up to roughly 10,000 paced events per
 second in total (say 100 streams at 100 tokens/s); beyond that the streams run slower than asked.
 

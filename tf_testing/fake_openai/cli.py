@@ -7,7 +7,9 @@ Run from the repository root::
 It prints its base URL (``http://127.0.0.1:PORT/v1``) on the first line of stdout, then answers
 every chat request with the same reply -- ``N`` tokens of generated Markdown
 (:func:`tf_testing.markdown_text.make_markdown_tokens`) at ``R`` tokens per second, or a short
-greeting without ``--tokens`` -- until SIGTERM or Ctrl-C.
+greeting without ``--tokens`` -- until SIGTERM or Ctrl-C. ``--first-token-delay S`` answers each
+request after ``S`` seconds (a fixed latency); ``--max-in-flight N`` answers 429 to a request
+that arrives while ``N`` are being answered.
 """
 
 from __future__ import annotations
@@ -41,6 +43,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--first-token-delay", type=float, default=0.0, help="seconds before the first token"
     )
     parser.add_argument("--model", default=DEFAULT_MODEL, help="model name to report")
+    parser.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=None,
+        help="answer 429 to a request that arrives while N are being answered",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed for the generated markdown")
     args = parser.parse_args(argv)
 
@@ -55,7 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with FakeOpenAI(port=args.port, default=default, models=[args.model]) as server:
+    with FakeOpenAI(
+        port=args.port, default=default, models=[args.model], max_in_flight=args.max_in_flight
+    ) as server:
         sys.stdout.write(server.base_url + "\n")
         sys.stdout.flush()
         try:

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from .batches import FakeBatches
 from .exchange import Call, Plan, RecordedRequest, dumps_compact, error_body, json_plan
-from .specs import DEFAULT_MODEL, ResponseSpec, TextReply
+from .specs import DEFAULT_MODEL, ErrorReply, ResponseSpec, TextReply
 
 __all__ = ["HOST", "FakeOpenAI", "ModelsSetting", "RecordedRequest"]
 
@@ -126,14 +126,29 @@ class _Handler(BaseHTTPRequestHandler):
             parsed = None
         request = RecordedRequest(self.command, self.path, headers, body, parsed)
         self.fake._record(request)
+        counted = _route(request.path) == "/v1/chat/completions"
+        over_limit = self.fake._enter() if counted else False
+        left = not counted
+
+        def leave() -> None:
+            # Called just before the last bytes go out: a client that reacts to the end of this
+            # reply by sending another request must never find this one still counted.
+            nonlocal left
+            if not left:
+                left = True
+                self.fake._leave()
+
         try:
-            plan = self.fake._plan_for(request)
-        except (
-            Exception
-        ) as exc:  # a Dynamic callback or a bad spec: answer, and let the test see it
-            self.fake._record_error(exc)
-            plan = json_plan(500, error_body(f"fake server error: {exc!r}", "server_error"))
-        self._execute(plan)
+            try:
+                plan = self.fake._plan_for(request, over_limit=over_limit)
+            except (
+                Exception
+            ) as exc:  # a Dynamic callback or a bad spec: answer, and let the test see it
+                self.fake._record_error(exc)
+                plan = json_plan(500, error_body(f"fake server error: {exc!r}", "server_error"))
+            self._execute(plan, leave)
+        finally:
+            leave()
 
     # -- writing
 
@@ -164,7 +179,8 @@ class _Handler(BaseHTTPRequestHandler):
             return _frame_chunks(datas, plan.coalesce)
         return datas
 
-    def _execute(self, plan: Plan) -> None:
+    def _execute(self, plan: Plan, ending: Callable[[], None]) -> None:
+        """Write ``plan``; ``ending`` is called right before the last write (or the abort)."""
         start = time.perf_counter()
         pending: list[bytes] = [self._head(plan)] if plan.send_head else []
         index, parts = 0, plan.parts
@@ -175,6 +191,7 @@ class _Handler(BaseHTTPRequestHandler):
                     self._write(pending)
                     pending = []
                     if not self._wait(wait):
+                        ending()
                         self._abort()
                         return
                 # Everything already due goes out in one write: a slow wake-up catches up at once.
@@ -189,8 +206,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self._write(pending)
                 pending = []
                 if not self._wait(hold):
+                    ending()
                     self._abort()
                     return
+            ending()
             if plan.end == "abort":
                 self._write(pending)
                 self._abort()
@@ -277,12 +296,27 @@ class FakeOpenAI:
         ``{"object": "list", "data": null}``, or a spec such as ``ErrorReply(404, ...)``.
     api_key : str, optional
         When set, every request without ``Authorization: Bearer <api_key>`` gets a 401.
+    max_in_flight : int, optional
+        Answer :attr:`over_limit` (a 429 by default) to a chat request that arrives while this
+        many are already being answered, as a provider's concurrency limit does. ``None``: no
+        limit. Can be changed at any time.
 
     Attributes
     ----------
     on_write : callable, optional
         Called on the connection's thread with each block of response bytes right after it was
         written (benchmarks timestamp the first content chunk with it).
+    over_limit : ResponseSpec
+        The answer above :attr:`max_in_flight` (``ErrorReply(429, ...)``; give it a
+        ``retry-after-ms`` header to ask clients to wait). It does not use the queue.
+    in_flight : int
+        Chat requests being answered right now (those refused above the limit included, for the
+        instant they are answered).
+    peak_in_flight : int
+        The most chat requests that were ever being answered at once (see
+        :meth:`reset_counters`).
+    rejected : int
+        Chat requests answered with :attr:`over_limit`.
 
     Examples
     --------
@@ -299,6 +333,7 @@ class FakeOpenAI:
         models: ModelsSetting = (DEFAULT_MODEL,),
         api_key: str | None = None,
         batches: FakeBatches | None = None,
+        max_in_flight: int | None = None,
     ) -> None:
         self._port = port
         self._initial = (default or TextReply(), models)
@@ -308,6 +343,21 @@ class FakeOpenAI:
         #: The Batch API (files and batches); ``None`` answers 404, like a server without it.
         self.batches = batches
         self.on_write: Callable[[bytes], None] | None = None
+        self.max_in_flight = max_in_flight
+        self.over_limit: ResponseSpec = ErrorReply(
+            429,
+            {
+                "error": {
+                    "message": "Too many requests in flight; slow down.",
+                    "type": "rate_limit_error",
+                    "param": None,
+                    "code": "rate_limit_exceeded",
+                }
+            },
+        )
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self.rejected = 0
         self._lock = threading.Condition()
         self._queue: deque[ResponseSpec] = deque()
         self._requests: list[RecordedRequest] = []
@@ -400,12 +450,28 @@ class FakeOpenAI:
             return len(self._queue)
 
     def reset(self) -> None:
-        """Forget recordings, errors and queued replies; restore the default reply and models."""
+        """Forget recordings, errors and queued replies; restore the default reply and models.
+
+        The in-flight counters start again too (:meth:`reset_counters`); the limit is kept.
+        """
         with self._lock:
             self._queue.clear()
             self._requests.clear()
             self._errors.clear()
             self.default, self.models = self._initial
+        self.reset_counters()
+
+    def reset_counters(self) -> None:
+        """Start :attr:`peak_in_flight` and :attr:`rejected` again from what is in flight now."""
+        with self._lock:
+            self.peak_in_flight = self.in_flight
+            self.rejected = 0
+
+    def wait_until_idle(self, timeout: float = 5.0) -> None:
+        """Block until no chat request is being answered; raise ``TimeoutError`` if one still is."""
+        with self._lock:
+            if not self._lock.wait_for(lambda: self.in_flight == 0, timeout):
+                raise TimeoutError(f"{self.in_flight} requests still in flight after {timeout} s")
 
     # -- recording
 
@@ -450,6 +516,22 @@ class FakeOpenAI:
             self._requests.append(request)
             self._lock.notify_all()
 
+    def _enter(self) -> bool:
+        """Count a chat request in; True when it is over the in-flight limit."""
+        with self._lock:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            limit = self.max_in_flight
+            over = limit is not None and self.in_flight > limit
+            if over:
+                self.rejected += 1
+            return over
+
+    def _leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+            self._lock.notify_all()
+
     def _record_error(self, exc: BaseException) -> None:
         with self._lock:
             self._errors.append(exc)
@@ -462,7 +544,7 @@ class FakeOpenAI:
                 self._connections.discard(conn)
                 self._lock.notify_all()
 
-    def _plan_for(self, request: RecordedRequest) -> Plan:
+    def _plan_for(self, request: RecordedRequest, *, over_limit: bool = False) -> Plan:
         route = _route(request.path)
         call = Call.of(request)
         if (
@@ -480,6 +562,8 @@ class FakeOpenAI:
                 return json_plan(
                     400, error_body("We could not parse the JSON body of your request.")
                 )
+            if over_limit:
+                return self.over_limit._plan(call)
             with self._lock:
                 spec = self._queue.popleft() if self._queue else self.default
             return spec._plan(call)

@@ -554,6 +554,98 @@ def test_many_concurrent_paced_streams(fake_server: FakeOpenAI) -> None:
     assert time.perf_counter() - start < 1.5  # concurrent, not 40 x 0.2 s
 
 
+# --------------------------------------------------------------------------- in flight, 429s
+
+
+def _concurrent_chats(fake_server: FakeOpenAI, count: int) -> list[httpx.Response]:
+    """``count`` non-streamed requests sent at once, each on its own connection."""
+    responses: list[httpx.Response] = []
+    lock = threading.Lock()
+    limits = httpx.Limits(max_connections=count)
+    with httpx.Client(base_url=fake_server.base_url, timeout=10, limits=limits) as http:
+
+        def worker() -> None:
+            response = chat(http, stream=False)
+            with lock:
+                responses.append(response)
+
+        threads = [threading.Thread(target=worker) for _ in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    return responses
+
+
+def test_peak_in_flight_counts_requests_answered_at_once(fake_server: FakeOpenAI) -> None:
+    fake_server.default = TextReply("ok", first_token_delay=0.3)
+    assert (fake_server.in_flight, fake_server.peak_in_flight) == (0, 0)
+    responses = _concurrent_chats(fake_server, 6)
+    assert [r.status_code for r in responses] == [200] * 6
+    assert fake_server.peak_in_flight == 6  # all six were held for 0.3 s together
+    assert fake_server.in_flight == 0
+    fake_server.reset_counters()
+    assert fake_server.peak_in_flight == 0
+    with httpx.Client(base_url=fake_server.base_url, timeout=5) as http:
+        chat(http, stream=False)
+    assert fake_server.peak_in_flight == 1
+
+
+def test_requests_above_the_in_flight_limit_get_429(fake_server: FakeOpenAI) -> None:
+    fake_server.default = TextReply("ok", first_token_delay=0.4)
+    fake_server.max_in_flight = 3
+    fake_server.enqueue(TextReply("queued", first_token_delay=0.4))
+    responses = _concurrent_chats(fake_server, 5)
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200, 200, 200, 429, 429]
+    refused = [r for r in responses if r.status_code == 429]
+    assert refused[0].json()["error"]["code"] == "rate_limit_exceeded"
+    assert fake_server.rejected == 2
+    # The refusals did not use the queue: the one queued reply went to an accepted request.
+    assert fake_server.pending == 0
+    answered = [r.json()["choices"][0]["message"]["content"] for r in responses if r.is_success]
+    assert sorted(answered) == [
+        "ok",
+        "ok",
+        "queued",
+    ]
+
+
+def test_the_over_limit_answer_can_ask_to_wait(fake_server: FakeOpenAI) -> None:
+    fake_server.default = TextReply("ok", first_token_delay=0.3)
+    fake_server.max_in_flight = 1
+    fake_server.over_limit = ErrorReply(
+        429, {"error": {"message": "wait"}}, {"retry-after-ms": "5"}
+    )
+    responses = _concurrent_chats(fake_server, 2)
+    (refused,) = [r for r in responses if r.status_code == 429]
+    assert refused.headers["retry-after-ms"] == "5"
+
+
+def test_a_request_is_no_longer_counted_once_its_reply_has_arrived(
+    fake_server: FakeOpenAI, client: httpx.Client
+) -> None:
+    # A client that sends the next request as soon as a reply ends must never find the previous
+    # one still counted (the count drops before the last bytes are written).
+    fake_server.max_in_flight = 1
+    for _ in range(30):
+        assert chat(client, stream=False).status_code == 200
+        assert chat(client).status_code == 200
+    assert fake_server.rejected == 0 and fake_server.peak_in_flight == 1
+
+
+def test_a_client_that_hangs_up_leaves_nothing_in_flight(fake_server: FakeOpenAI) -> None:
+    fake_server.default = Hang(seconds=30)
+    with (
+        httpx.Client(base_url=fake_server.base_url, timeout=5) as http,
+        http.stream("POST", "/chat/completions", json={"stream": True}) as response,
+    ):
+        assert response.status_code == 200
+        assert fake_server.in_flight == 1
+    fake_server.wait_until_idle(timeout=5)
+    assert fake_server.in_flight == 0
+
+
 # --------------------------------------------------------------------------- helpers
 
 
@@ -561,6 +653,40 @@ def test_split_tokens_round_trips() -> None:
     text = "  Hello,  world!\n\nNew  paragraph \n"
     assert "".join(split_tokens(text)) == text
     assert split_tokens("Hello from fake-model.") == ["Hello", " from", " fake-model."]
+
+
+def test_command_line_server_takes_a_latency_and_an_in_flight_limit() -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "tf_testing.fake_openai",
+        "--first-token-delay",
+        "0.3",
+        "--max-in-flight",
+        "1",
+    ]
+    with subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stdout is not None
+            base_url = process.stdout.readline().strip()
+            limits = httpx.Limits(max_connections=2)
+            with httpx.Client(base_url=base_url, timeout=5, limits=limits) as http:
+                statuses: list[int] = []
+                threads = [
+                    threading.Thread(target=lambda: statuses.append(chat(http).status_code))
+                    for _ in range(2)
+                ]
+                began = time.perf_counter()
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+                took = time.perf_counter() - began
+            assert sorted(statuses) == [200, 429]
+            assert took >= 0.3
+        finally:
+            process.terminate()
+            assert process.wait(timeout=5) == 0
 
 
 def test_command_line_server_prints_its_url_and_serves() -> None:
