@@ -158,9 +158,17 @@ class Ledger:
             When the worst case does not fit under a cap, in one line with what was spent and
             how to raise the cap.
         """
-        prompt = estimate_request_tokens(body)
-        worst_tokens = prompt + max_tokens
-        worst_money = cost_of(Usage(prompt_tokens=prompt, completion_tokens=max_tokens), price)
+        return self.hold(caps, estimate_request_tokens(body), max_tokens, price, model)
+
+    def hold(
+        self, caps: Caps, prompt: int, completion: int, price: Price | None, model: str
+    ) -> Reservation:
+        """Hold ``prompt`` and ``completion`` tokens at ``price``, or refuse (see :meth:`reserve`).
+
+        A batch job holds its whole worst case this way, from submission to collection.
+        """
+        worst_tokens = prompt + completion
+        worst_money = cost_of(Usage(prompt_tokens=prompt, completion_tokens=completion), price)
         with self._lock:
             if caps.money is not None:
                 if worst_money is None:

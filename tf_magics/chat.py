@@ -24,7 +24,7 @@ from ._public import public
 from .client import ModelInfo, RequestOptions
 from .client.http import Client
 from .conversation import Conversation, Turn
-from .data import MapMethods
+from .data import BatchMethods, MapMethods
 from .engine import (
     Bridge,
     DirectBridge,
@@ -62,7 +62,7 @@ def shared_client() -> Client:
 
 
 @public
-class Chat(MapMethods):
+class Chat(MapMethods, BatchMethods):
     """A conversation with an OpenAI-compatible model.
 
     Parameters

@@ -13,7 +13,8 @@ instead of a traceback, and still fails the cell so Run All and papermill stop.
     │   ├── ToolArgumentError     the arguments of a tool call do not fit its parameters
     │   └── StructuredOutputError a reply does not fit the schema it was asked for
     ├── MapError                  a map over rows stopped early; ``result`` keeps the rows done
-    │   └── MapInterrupted        the user interrupted it
+    │   ├── MapInterrupted        the user interrupted it
+    │   └── MapBudgetExceeded     it reached the spending cap (also a BudgetExceededError)
     ├── TurnInProgressError       a conversation is already waiting for a reply
     ├── BudgetExceededError       a request whose worst case does not fit the spending cap
     ├── BatchError                a batch job that cannot be submitted, followed or collected
@@ -67,6 +68,7 @@ __all__ = [
     "ContextLengthError",
     "EmptyStreamError",
     "IncompleteStreamError",
+    "MapBudgetExceeded",
     "MapError",
     "MapInterrupted",
     "RateLimitError",
@@ -165,6 +167,10 @@ class StructuredOutputError(ValidationError):
             self.message = f"The reply does not fit the schema {schema_name}: {listed}"
 
 
+class BudgetExceededError(TFMagicsError):
+    """A request was not sent: its worst case does not fit under the kernel's spending cap."""
+
+
 class MapError(TFMagicsError):
     """A map over rows stopped before every row was done (``on_error="raise"``, or Ctrl-C).
 
@@ -189,15 +195,15 @@ class MapInterrupted(MapError):
     """The user interrupted a map (Ctrl-C / the kernel's stop button); ``result`` keeps its rows."""
 
 
+class MapBudgetExceeded(MapError, BudgetExceededError):
+    """A map stopped at the spending cap: ``result`` keeps the rows done, the others not run."""
+
+
 class TurnInProgressError(TFMagicsError, RuntimeError):
     """A turn was started on a conversation that is already waiting for a reply.
 
     Two turns at once would interleave their messages; the second is refused instead.
     """
-
-
-class BudgetExceededError(TFMagicsError):
-    """A request was not sent: its worst case does not fit under the kernel's spending cap."""
 
 
 class BatchError(TFMagicsError):

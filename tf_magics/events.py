@@ -142,6 +142,11 @@ class BatchProgress:
     final: bool = False
 
     @property
+    def finished(self) -> int:
+        """Requests answered or failed."""
+        return self.completed + self.failed
+
+    @property
     def status(self) -> str:
         """One word for the whole job: the least advanced of its batches' statuses."""
         order = ("validating", "in_progress", "finalizing", "cancelling")
@@ -170,6 +175,8 @@ class MapProgress:
         server answers 429); and how many were asked for.
     rate_limited
         Answers "429 Too Many Requests" received so far (each was retried).
+    cost, currency
+        What the tokens so far cost (``None``: no price known), and the prices' currency.
     final
         The last report of the run.
     """
@@ -184,6 +191,8 @@ class MapProgress:
     window: int
     concurrency: int
     rate_limited: int = 0
+    cost: float | None = None
+    currency: str = "$"
     final: bool = False
 
     @property

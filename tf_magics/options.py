@@ -596,6 +596,13 @@ OPTIONS: tuple[Option, ...] = (
         high=3600.0,
     ),
     Option(
+        "batch_dir",
+        "str",
+        "Where batch jobs are saved, so they can be collected after a restart (relative to the "
+        "notebook's directory).",
+        default=".tf_magics/batches",
+    ),
+    Option(
         "batch_max_requests",
         "int",
         "The most requests in one batch; a bigger map is split into several batches.",

@@ -24,12 +24,14 @@ cell), every request goes through the one client, and pandas is imported only by
 
 from __future__ import annotations
 
+from .batch_methods import BatchMethods
 from .methods import MapMethods
 from .plan import MapPlan, plan_map, run_plan
 from .summary import INTERRUPTED, MapSummary, RowError
 
 __all__ = [
     "INTERRUPTED",
+    "BatchMethods",
     "MapMethods",
     "MapPlan",
     "MapSummary",

@@ -16,8 +16,8 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from tf_magics.client.http import MAX_CONNECTIONS
-from tf_magics.engine import Bridge, default_model, local_endpoint
-from tf_magics.errors import ConfigurationError, MapError, MapInterrupted
+from tf_magics.engine import Bridge, default_model, local_endpoint, model_price
+from tf_magics.errors import ConfigurationError, MapBudgetExceeded, MapError, MapInterrupted
 from tf_magics.events import Notice
 from tf_magics.schema import ResponseSchema
 
@@ -25,6 +25,7 @@ from .limiter import AdaptiveLimiter
 from .results import frame_result, list_result
 from .rows import Rows, read_rows, unique_prompts
 from .scheduler import MapRun, OnError, RowFailed
+from .spend import SpendCheck, approve, estimate_map
 from .summary import INTERRUPTED, MapSummary, RowError
 from .template import PromptTemplate
 
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from tf_magics.client import RequestOptions
     from tf_magics.client.http import Client
 
-__all__ = ["MapPlan", "plan_map", "run_plan"]
+__all__ = ["MapPlan", "endpoint_for_rows", "first_failures", "plan_map", "run_plan"]
 
 
 @dataclass
@@ -111,19 +112,24 @@ async def run_plan(
     system: str | None,
     bridge: Bridge,
     interrupt_error: bool = True,
+    check: SpendCheck | None = None,
+    threshold: int = 0,
 ) -> tuple[Any, MapSummary]:
     """Run a planned map on this event loop: ``(result, summary)``, also left in ``plan.outcome``.
+
+    A map of ``threshold`` rows or more is confirmed through ``check`` first (``approve``).
 
     Raises
     ------
     MapInterrupted
-        When cancelled (Ctrl-C in a cell): every request was stopped first, and the error's
-        ``result`` holds the rows done (the others marked ``interrupted``).
+        When cancelled (Ctrl-C): every request was stopped first; ``result`` holds the rows
+        done (the others marked ``interrupted``).
     asyncio.CancelledError
-        Instead, when cancelled with ``interrupt_error=False`` (async callers: a cancellation
-        must stay one); ``plan.outcome`` still holds what was done.
+        Instead, with ``interrupt_error=False`` (``plan.outcome`` still holds what was done).
     MapError
-        With ``on_error="raise"``, at the first failed row (``result`` holds the rows done).
+        With ``on_error="raise"``, at the first failed row (``result`` holds the rows done);
+        before anything is sent, when a large map is not confirmed; at the spending cap as
+        :class:`MapBudgetExceeded` (the requests in flight end, none starts after).
     """
     limiter = AdaptiveLimiter(plan.concurrency, requests_per_minute=plan.requests_per_minute)
     run = MapRun(
@@ -139,7 +145,7 @@ async def run_plan(
     )
     try:
         if plan.prompts:
-            run.options = await _endpoint(client, options, bridge)
+            await _prepare(plan, run, options, check, threshold)
         await run.run()
     except asyncio.CancelledError:
         plan.outcome = assemble(plan, run, limiter, unfinished=RowError(INTERRUPTED))
@@ -153,19 +159,66 @@ async def run_plan(
             summary=summary,
         ) from None
     except RowFailed as failure:
-        stopped = RowError("not run", "the map stopped at the first failure")
-        plan.outcome = result, summary = assemble(plan, run, limiter, unfinished=stopped)
-        raise MapError(
-            f"A row failed, so the map stopped (on_error='raise'): {failure.error}",
-            hint="The rows done so far are in error.result; on_error='record' keeps going.",
-            result=result,
-            summary=summary,
-        ) from failure.error
+        raise _stopped_at_failure(plan, run, limiter, failure) from failure.error
+    if run.budget_stop is not None:
+        raise _stopped_at_cap(plan, run, limiter, run.budget_stop)
     plan.outcome = assemble(plan, run, limiter, unfinished=RowError("not run"))
     return plan.outcome
 
 
-async def _endpoint(client: Client, options: RequestOptions, bridge: Bridge) -> RequestOptions:
+async def _prepare(
+    plan: MapPlan,
+    run: MapRun,
+    options: RequestOptions,
+    check: SpendCheck | None,
+    threshold: int,
+) -> None:
+    """Fill in the endpoint and the price, and have a large map confirmed."""
+    run.options = await endpoint_for_rows(run.client, options, run.bridge)
+    run.price = await model_price(run.client, run.options)
+    rows = len(plan.index_of)
+    await approve(
+        lambda: estimate_map(plan.prompts, rows, plan.schema, run.options, run.system, run.price),
+        rows,
+        run.bridge,
+        threshold=threshold,
+        check=check,
+    )
+
+
+def _stopped_at_failure(
+    plan: MapPlan, run: MapRun, limiter: AdaptiveLimiter, failure: RowFailed
+) -> MapError:
+    """The error of a map stopped at its first failed row (``on_error="raise"``)."""
+    stopped = RowError("not run", "the map stopped at the first failure")
+    plan.outcome = result, summary = assemble(plan, run, limiter, unfinished=stopped)
+    return MapError(
+        f"A row failed, so the map stopped (on_error='raise'): {failure.error}",
+        hint="The rows done so far are in error.result; on_error='record' keeps going.",
+        result=result,
+        summary=summary,
+    )
+
+
+def _stopped_at_cap(
+    plan: MapPlan, run: MapRun, limiter: AdaptiveLimiter, refusal: Exception
+) -> MapBudgetExceeded:
+    """The error of a map stopped by the spending cap, its rows so far in ``result``."""
+    unrun = RowError("not run", "the spending cap was reached")
+    plan.outcome = result, summary = assemble(plan, run, limiter, unfinished=unrun)
+    summary.stopped = "budget"
+    return MapBudgetExceeded(
+        f"Stopped at the spending cap: {summary.done + summary.failed:,} of {summary.total:,} "
+        f"rows finished, the others are marked 'not run'. {refusal}",
+        hint=getattr(refusal, "hint", None),
+        result=result,
+        summary=summary,
+    )
+
+
+async def endpoint_for_rows(
+    client: Client, options: RequestOptions, bridge: Bridge
+) -> RequestOptions:
     """The endpoint and model, filled in once for every row; rows are not streamed."""
     options = await local_endpoint(bridge, options)
 
@@ -202,7 +255,12 @@ def assemble(
         elapsed=run.elapsed,
         concurrency=plan.concurrency,
         peak=limiter.peak,
-        errors=_first_failures(plan, run.errors),
+        cost=run.cost,
+        currency=run.options.caps.currency,
+        priced=bool(run.options.prices) or run.options.caps.money is not None,
+        errors=first_failures(
+            plan.index_of, run.errors, plan.rows.frame.index if plan.rows.kind == "frame" else None
+        ),
         notes=list(run.notes),
     )
     if plan.rows.kind == "frame":
@@ -215,14 +273,18 @@ def assemble(
     return result, summary
 
 
-def _first_failures(plan: MapPlan, errors: list[RowError | None], limit: int = 5) -> list[str]:
-    """``"row <label>: <error>"`` for the first failed rows, in input order."""
+def first_failures(
+    index_of: array[int], errors: list[RowError | None], labels: Any, limit: int = 5
+) -> list[str]:
+    """``"row <label>: <error>"`` for the first failed rows, in input order.
+
+    ``labels`` are the rows' labels (a DataFrame's index), or ``None`` for their positions.
+    """
     failed = {position for position, error in enumerate(errors) if error is not None}
     found: list[str] = []
     if not failed:
         return found
-    labels = plan.rows.frame.index if plan.rows.kind == "frame" else None
-    for row, position in enumerate(plan.index_of):
+    for row, position in enumerate(index_of):
         if position in failed:
             label = labels[row] if labels is not None else row
             found.append(f"row {label}: {errors[position]}")

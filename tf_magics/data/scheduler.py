@@ -23,10 +23,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from tf_magics.conversation import Conversation
+from tf_magics.cost import Price, cost_of
 from tf_magics.engine import Bridge, TurnLoop
-from tf_magics.errors import RateLimitError
+from tf_magics.errors import BudgetExceededError, RateLimitError
 from tf_magics.events import Event, MapProgress, Notice, Retrying
 from tf_magics.reply import Reply
+from tf_magics.types import Usage
 
 from .limiter import AdaptiveLimiter
 from .summary import RowError
@@ -85,6 +87,7 @@ class MapRun:
         bridge: Bridge,
         limiter: AdaptiveLimiter,
         on_error: OnError = "record",
+        price: Price | None = None,
     ) -> None:
         self.client = client
         self.options = options
@@ -95,6 +98,9 @@ class MapRun:
         self.bridge = bridge
         self.limiter = limiter
         self.on_error = on_error
+        self.price = price
+        #: Set when a request did not fit under the spending cap: no new row is started.
+        self.budget_stop: BudgetExceededError | None = None
         count = len(prompts)
         self.values: list[Any] = [None] * count
         self.errors: list[RowError | None] = [None] * count
@@ -142,7 +148,7 @@ class MapRun:
             self._report(force=True, final=True)
 
     async def _worker(self) -> None:
-        while True:
+        while self.budget_stop is None:
             if self._next < len(self.prompts):
                 position = self._next
                 self._next += 1
@@ -164,6 +170,11 @@ class MapRun:
         )
         try:
             reply = await turn.run(self.prompts[position])
+        except BudgetExceededError as error:
+            # Not sent: the row stays unfinished, the rows in flight end, none starts after.
+            if self.budget_stop is None:
+                self.budget_stop = error
+            return
         except Exception as error:  # recorded per row; the other rows go on
             self._count(turn.reply, watcher)
             if self._requeue(position, error):
@@ -180,6 +191,14 @@ class MapRun:
         self.finished[position] = 1
         self.rows_done += self.weights[position]
         self._report()
+
+    @property
+    def cost(self) -> float | None:
+        """What the tokens so far cost (``None`` without a price)."""
+        if self.price is None:
+            return None
+        usage = Usage(prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens)
+        return cost_of(usage, self.price) or 0.0
 
     def _requeue(self, position: int, error: Exception) -> bool:
         """Put a row whose retries all met 429 back at the end of the queue (a few times).
@@ -238,6 +257,8 @@ class MapRun:
                 window=self.limiter.window,
                 concurrency=self.limiter.concurrency,
                 rate_limited=self.limiter.rate_limited,
+                cost=self.cost,
+                currency=self.options.caps.currency,
                 final=final,
             )
         )

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from tf_magics._public import public
 from tf_magics._text import one_line
+from tf_magics.cost import format_money
 
 __all__ = ["INTERRUPTED", "MapSummary", "RowError"]
 
@@ -73,6 +74,17 @@ class MapSummary:
         The most requests allowed in flight; ``peak`` the most there were.
     errors
         The first failed rows, in input order (``"row 7: RateLimitError: ..."``, at most five).
+    cost
+        What the map's requests cost at the model's price (``None``: unknown; see ``priced``).
+    currency
+        The prices' currency, as shown.
+    priced
+        Whether costs matter here (a price or a money budget is set): an unknown cost is then
+        said, not left out.
+    batch
+        The map went through the Batch API (``requests`` then counts its lines).
+    stopped
+        Why the map stopped before its end (the budget), or ``None``.
     notes
         Things worth knowing (a structured-output fallback, columns replaced...).
     """
@@ -90,6 +102,11 @@ class MapSummary:
     concurrency: int = 0
     peak: int = 0
     errors: list[str] = field(default_factory=list)
+    cost: float | None = None
+    currency: str = "$"
+    priced: bool = False
+    batch: bool = False
+    stopped: str | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -115,6 +132,12 @@ class MapSummary:
         if speed is not None:
             head += f" ({speed:,.1f} rows/s)"
         tail = [f"{self.tokens:,} tokens" if self.tokens else "usage not reported"]
+        if self.cost is not None:
+            tail.append(format_money(self.cost, self.currency))
+        elif self.priced and self.tokens:
+            tail.append("cost unknown")
+        if self.batch:
+            tail.append("Batch API")
         if self.prompts < self.total:
             tail.append(f"{self.prompts:,} distinct prompts")
         if self.rate_limited:

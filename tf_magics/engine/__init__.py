@@ -13,7 +13,7 @@ module                    job
 
 from __future__ import annotations
 
-from .endpoint import LOCAL_SOURCE, default_model, local_endpoint
+from .endpoint import LOCAL_SOURCE, default_model, local_endpoint, model_price
 from .observer import EventCallback, TurnObserver, observer_for
 from .private_loop import Bridge, DirectBridge, run_blocking
 from .start import start_turn
@@ -29,6 +29,7 @@ __all__ = [
     "default_model",
     "interrupted_error",
     "local_endpoint",
+    "model_price",
     "observer_for",
     "run_blocking",
     "start_turn",

@@ -18,10 +18,11 @@ from tf_magics.options import LOCAL
 
 if TYPE_CHECKING:
     from tf_magics.client.http import Client
+    from tf_magics.cost import Price
 
 from .private_loop import Bridge
 
-__all__ = ["LOCAL_SOURCE", "default_model", "local_endpoint"]
+__all__ = ["LOCAL_SOURCE", "default_model", "local_endpoint", "model_price"]
 
 #: The ``base_url_source`` of requests sent to the embedded local model.
 LOCAL_SOURCE = "the built-in local model"
@@ -76,3 +77,20 @@ async def default_model(
                 "choose one with -m/--model, ChatSettings.model or TOKEN_FACTORY_MODEL."
             )
     return replace(options, model=models[0].id) if models else options
+
+
+async def model_price(client: Client, options: RequestOptions) -> Price | None:
+    """The model's price; with a budget in money, the server's published prices are read first.
+
+    ``GET /models`` is optional: when it fails the price stays unknown (and a money budget then
+    refuses the request, saying there is no price).
+    """
+    price = client.price_for(options)
+    base_url = options.base_url or ""
+    if price is None and options.caps.money is not None and base_url not in client.models_cache:
+        try:
+            client.models_cache[base_url] = await client.list_models(options)
+        except Exception:
+            client.models_cache[base_url] = []
+        price = client.price_for(options)
+    return price

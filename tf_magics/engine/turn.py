@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from tf_magics._text import exception_text
 from tf_magics.client import ChunkAccumulator, RequestOptions
 from tf_magics.conversation import Conversation
-from tf_magics.cost import Price, cost_of
+from tf_magics.cost import cost_of
 from tf_magics.errors import APIError, EmptyStreamError, StreamInterrupted, StructuredOutputError
 from tf_magics.events import (
     CompletionDone,
@@ -35,7 +35,7 @@ from tf_magics.events import (
 from tf_magics.reply import Reply, StopReason
 from tf_magics.types import Completion, ToolResult
 
-from .endpoint import LOCAL_SOURCE, default_model
+from .endpoint import LOCAL_SOURCE, default_model, model_price
 from .private_loop import Bridge
 from .structured import StructuredCheck
 
@@ -141,7 +141,7 @@ class TurnLoop:
         """Fill in what the request still lacks, and say what the user should know first."""
         self.options = await default_model(self.client, self.options, self.note)
         self.reply.requested_model = self.options.model
-        self.reply.price = await self._price()
+        self.reply.price = await model_price(self.client, self.options)
         self.reply.currency = self.options.caps.currency
         self.reply.priced = bool(self.options.prices) or self.options.caps.money is not None
         self.reply.key_source = self.options.key_source
@@ -161,19 +161,6 @@ class TurnLoop:
             )
             if report:
                 self.note(str(report))
-
-    async def _price(self) -> Price | None:
-        """The model's price; with a budget in money, the server's published prices are read."""
-        price = self.client.price_for(self.options)
-        base_url = self.options.base_url or ""
-        unread = base_url not in self.client.models_cache
-        if price is None and self.options.caps.money is not None and unread:
-            try:
-                self.client.models_cache[base_url] = await self.client.list_models(self.options)
-            except Exception:  # /models is optional: the budget then says there is no price
-                self.client.models_cache[base_url] = []
-            price = self.client.price_for(self.options)
-        return price
 
     async def _answer(self) -> None:
         """Run the rounds; with a schema, check the answer and ask again when it does not fit."""

@@ -70,6 +70,14 @@ CELL_FLAGS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
         {"type": float, "metavar": "N", "help": "With --map: at most N requests per minute."},
     ),
     (
+        ("--batch",),
+        {
+            "action": "store_true",
+            "help": "With --map: send the rows through the provider's Batch API (about half "
+            "the price, within a day) and wait; the job is saved, %chat batch finds it again.",
+        },
+    ),
+    (
         ("--on-error",),
         {
             "choices": ("record", "raise"),
@@ -105,6 +113,32 @@ class CellRequest:
     concurrency: int | None = None
     rpm: float | None = None
     on_error: str | None = None
+    batch: bool = False
+
+    def check_map_flags(self) -> None:
+        """Refuse the flags of ``--map`` on a cell without it.
+
+        Raises
+        ------
+        UsageError
+            Naming the flags given in vain.
+        """
+        if self.map is not None:
+            return
+        given = [
+            flag
+            for flag, value in (
+                ("--batch", self.batch),
+                ("--concurrency", self.concurrency),
+                ("--rpm", self.rpm),
+                ("--on-error", self.on_error),
+            )
+            if value is not None and value is not False
+        ]
+        if given:
+            raise UsageError(
+                f"%%chat: {', '.join(given)} only apply with --map DATA (one request per row)."
+            )
 
 
 def _dest(spec: Option) -> str:

@@ -61,7 +61,7 @@ class ChatMagics(Magics):
         As a cell magic, ``%%chat [flags]`` sends the cell's text as the next user message and
         streams the reply. As a line magic, ``%chat COMMAND`` manages conversations; ``%chat help``
         lists the commands: history, reset, undo, retry, system, models, settings, set, unset,
-        save, load, export, tools, trim, usage, conversations, local, panel.
+        save, load, export, tools, trim, usage, conversations, local, panel, batch.
         """
         if cell is None:
             from .commands import run_line_command
@@ -74,6 +74,7 @@ class ChatMagics(Magics):
         text = cell.strip("\n")
         if not text.strip():
             raise UsageError("The cell is empty: write your message below the %%chat line.")
+        request.check_map_flags()
         if request.map is not None:
             from .mapping import run_cell_map
 

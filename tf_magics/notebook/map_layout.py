@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from tf_magics.cost import format_money
 from tf_magics.data import MapSummary
 from tf_magics.errors import MapInterrupted
-from tf_magics.events import MapProgress
+from tf_magics.events import BatchProgress, MapProgress
 from tf_magics.render import escape
 
 from .outputs import Bundle
 
-__all__ = ["progress_html", "progress_text", "summary_bundle"]
+__all__ = ["batch_text", "progress_html", "progress_text", "summary_bundle"]
 
 _MUTED = "color:var(--jp-ui-font-color2,#666);font-size:0.85em"
 _COLOURS = {"error": "#c0392b", "warning": "#b9770e", "info": "inherit"}
@@ -26,13 +27,17 @@ def _duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
-def progress_text(progress: MapProgress, elapsed: float) -> str:
+def progress_text(progress: MapProgress | BatchProgress, elapsed: float) -> str:
     """One line: rows finished of the total, failures, tokens, speed and time left."""
+    if isinstance(progress, BatchProgress):
+        return batch_text(progress, elapsed)
     parts = [f"{progress.finished:,} / {progress.total:,} rows"]
     if progress.failed:
         parts.append(f"{progress.failed:,} failed")
     if progress.tokens:
         parts.append(f"{progress.tokens:,} tokens")
+    if progress.cost is not None:
+        parts.append(format_money(progress.cost, progress.currency))
     finished = progress.finished
     rate = finished / elapsed if elapsed > 0 and finished else None
     if rate is not None:
@@ -47,7 +52,20 @@ def progress_text(progress: MapProgress, elapsed: float) -> str:
     return " · ".join(parts)
 
 
-def progress_html(progress: MapProgress, elapsed: float) -> str:
+def batch_text(progress: BatchProgress, elapsed: float) -> str:
+    """One line for a batch job: its status, requests done and failed, time since submission."""
+    status = progress.status.replace("_", " ")
+    parts = [f"batch {status}", f"{progress.finished:,} / {progress.total:,} requests"]
+    if progress.failed:
+        parts.append(f"{progress.failed:,} failed")
+    if len(progress.statuses) > 1:
+        parts.append(f"{len(progress.statuses)} batches")
+    parts.append(f"{_duration(elapsed)} since submitted")
+    parts.append(progress.job)
+    return " · ".join(parts)
+
+
+def progress_html(progress: MapProgress | BatchProgress, elapsed: float) -> str:
     """The progress line as escaped, muted HTML (the label next to the bar)."""
     text = escape(progress_text(progress, elapsed))
     return f'<span class="tf-magics-map-progress" style="{_MUTED}">{text}</span>'

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, TextIO, TypeVar
 
 from tf_magics.data import MapSummary
-from tf_magics.events import Event, MapProgress, Notice
+from tf_magics.events import BatchProgress, Event, MapProgress, Notice
 
 from .map_layout import progress_html, progress_text, summary_bundle
 from .outputs import Bundle
@@ -33,7 +33,7 @@ T = TypeVar("T")
 class ProgressDisplay(Protocol):
     """Where a map's progress is drawn."""
 
-    def update(self, progress: MapProgress, elapsed: float) -> None:
+    def update(self, progress: MapProgress | BatchProgress, elapsed: float) -> None:
         """Show the progress now."""
 
     def finish(self, bundle: Bundle) -> None:
@@ -65,13 +65,13 @@ class MapView:
         self.clock = clock
         self.notes: list[str] = []
         self.draws = 0
-        self._latest: MapProgress | None = None
+        self._latest: MapProgress | BatchProgress | None = None
         self._received = 0.0
         self._drawn = float("-inf")
 
     def handle(self, event: Event) -> None:
         """Take the run's progress and notices (called on the cell's thread)."""
-        if isinstance(event, MapProgress):
+        if isinstance(event, (MapProgress, BatchProgress)):
             self._latest = event
             self._received = self.clock()
             self._draw(force=event.final)
@@ -121,17 +121,19 @@ class WidgetProgress:
         self._label: Any = None
         self._handle: Any = None
 
-    def update(self, progress: MapProgress, elapsed: float) -> None:
+    def update(self, progress: MapProgress | BatchProgress, elapsed: float) -> None:
         """Move the bar and rewrite the label (one message each)."""
         if self._bar is None:
             self._show(progress)
         bar, label = self._bar, self._label
+        if bar.max != max(1, progress.total):
+            bar.max = max(1, progress.total)
         bar.value = progress.finished
         if progress.failed:
             bar.bar_style = "warning"
         label.value = progress_html(progress, elapsed)
 
-    def _show(self, progress: MapProgress) -> None:
+    def _show(self, progress: MapProgress | BatchProgress) -> None:
         import ipywidgets
         from IPython.display import display
 
@@ -142,7 +144,11 @@ class WidgetProgress:
         bundle = box._repr_mimebundle_()
         data = bundle[0] if isinstance(bundle, tuple) else bundle
         # Where widgets cannot be drawn (a static render), a line of text stands in.
-        data["text/plain"] = f"Mapping {progress.total:,} rows…"
+        data["text/plain"] = (
+            f"Batch job {progress.job}…"
+            if isinstance(progress, BatchProgress)
+            else f"Mapping {progress.total:,} rows…"
+        )
         self._handle = display(data, raw=True, display_id=True)
 
     def finish(self, bundle: Bundle) -> None:
@@ -178,7 +184,7 @@ class TextProgress:
         self._printed = float("-inf")
         self._width = 0
 
-    def update(self, progress: MapProgress, elapsed: float) -> None:
+    def update(self, progress: MapProgress | BatchProgress, elapsed: float) -> None:
         """Show the line (in place on a terminal)."""
         line = progress_text(progress, elapsed)
         if self._tty:

@@ -39,6 +39,7 @@ def map(  # tf_magics.map: the name the docs use, though it shadows the builtin 
     concurrency: int = 8,
     requests_per_minute: float | None = None,
     on_error: str = "record",
+    batch: bool = False,
     chat: Chat | None = None,
     progress: bool = True,
     **overrides: Any,
@@ -77,6 +78,7 @@ def map(  # tf_magics.map: the name the docs use, though it shadows the builtin 
             concurrency=concurrency,
             requests_per_minute=requests_per_minute,
             on_error=on_error,
+            batch=batch,
             observer=view,
             **overrides,
         )
@@ -143,6 +145,7 @@ def run_cell_map(session: NotebookSession, template: str, request: CellRequest) 
             concurrency=8 if request.concurrency is None else request.concurrency,
             requests_per_minute=request.rpm,
             on_error=request.on_error or "record",
+            batch=request.batch,
             chat=chat,
             **request.overrides,
         )

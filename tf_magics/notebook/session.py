@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
     from tf_magics.chat import Chat
+    from tf_magics.cost import MapEstimate
     from tf_magics.reply import Reply
     from tf_magics.tools import Tool
 
@@ -97,6 +98,7 @@ class NotebookSession:
             from tf_magics.chat import Chat  # the HTTP client loads with the first conversation
 
             chat = self.chats[name] = Chat(settings=self.settings, name=name, confirm=self.confirm)
+            chat.confirm_spend = self.confirm_spend
         return chat
 
     def refresh_panels(self) -> None:
@@ -114,6 +116,19 @@ class NotebookSession:
         shown = json.dumps(arguments, ensure_ascii=False)
         try:
             answer = input(f"Run tool {tool.name}({shown})? [y/N] ")
+        except (StdinNotImplementedError, EOFError, RuntimeError):
+            return None
+        return answer.strip().lower() in ("y", "yes")
+
+    def confirm_spend(self, estimate: MapEstimate) -> bool | None:
+        """Ask the person at the notebook before a large map, showing its estimate.
+
+        ``None`` when no one can answer (a notebook run headless).
+        """
+        from IPython.core.error import StdinNotImplementedError
+
+        try:
+            answer = input(f"This map: {estimate.text()}. Run it? [y/N] ")
         except (StdinNotImplementedError, EOFError, RuntimeError):
             return None
         return answer.strip().lower() in ("y", "yes")

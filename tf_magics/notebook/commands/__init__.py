@@ -7,6 +7,7 @@ module                    commands
 ``files``                 save, load, export
 ``settings``              models, settings, set, unset, local, panel
 ``tools``                 tools
+``batch``                 batch (list, status, collect, cancel Batch API jobs)
 ========================  ================================================================
 """
 
@@ -19,7 +20,7 @@ from IPython.core.error import UsageError
 
 from tf_magics.render import escape
 
-from . import conversation, files, settings, tools
+from . import batch, conversation, files, settings, tools
 from .base import Command, CommandParser, show
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ COMMANDS: dict[str, Command] = {
     **settings.COMMANDS,
     **files.COMMANDS,
     **tools.COMMANDS,
+    **batch.COMMANDS,
 }
 _ALIASES = {"new": "reset", "clear": "reset", "model": "models", "config": "settings"}
 
