@@ -126,6 +126,11 @@ class JobStore:
         """Keep how the job's rows map to its requests (see :meth:`layout`)."""
         self._write(self.directory / f"{job_id}.rows.json", json.dumps(layout))
 
+    def discard_layout(self, job_id: str) -> None:
+        """Forget the layout of a job that was never submitted."""
+        with contextlib.suppress(OSError):
+            (self.directory / f"{job_id}.rows.json").unlink()
+
     def layout(self, job_id: str) -> dict[str, Any] | None:
         """The rows' layout saved for a job (``None`` when it is missing or unreadable)."""
         try:

@@ -92,6 +92,8 @@ async def _abandon(client: Client, options: RequestOptions, job: BatchJob, store
     job.state = "abandoned"
     if job.batch_ids:
         store.save(job)
+    else:
+        store.discard_layout(job.id)  # nothing reached the provider: nothing to remember
     for batch_id in job.batch_ids:
         # Cancelling must finish even when the submission itself was cancelled (Ctrl-C).
         with contextlib.suppress(APIError, asyncio.CancelledError):

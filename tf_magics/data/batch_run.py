@@ -78,6 +78,7 @@ async def run_batch_plan(
     batch: BatchOptions,
     check: SpendCheck | None = None,
     threshold: int = 0,
+    interrupt_error: bool = True,
 ) -> tuple[Any, MapSummary]:
     """Submit a planned map as batches, wait for them, and return ``(result, summary)``.
 
@@ -85,7 +86,8 @@ async def run_batch_plan(
     ------
     MapInterrupted
         When the wait is interrupted: the job goes on at the provider (``result`` is ``None``;
-        the message says how to collect or cancel it).
+        the message says how to collect or cancel it). With ``interrupt_error=False`` the
+        cancellation is raised as it is.
     BatchUnsupportedError
         When the server has no Batch API.
     BudgetExceededError
@@ -121,6 +123,8 @@ async def run_batch_plan(
     try:
         infos = await follow_job(client, options, job, poll=batch.poll, emit=bridge.emit)
     except asyncio.CancelledError:
+        if not interrupt_error:
+            raise
         raise MapInterrupted(
             f"Stopped waiting; job {job.id} goes on at the provider.",
             hint=f"Collect it when it is done: %chat batch collect {job.id} -o OUT "

@@ -193,6 +193,7 @@ class MapMethods:
             batch=batch_options(self.settings),
             check=check,
             threshold=threshold,
+            interrupt_error=interrupt,
         )
         return plan.outcome
 

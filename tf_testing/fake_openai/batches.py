@@ -105,6 +105,8 @@ class FakeBatches:
         How many lines are answered before an expiry.
     invalid
         Fail validation with this message (the batch ends ``failed``).
+    refuse_after
+        Answer 400 to creating any batch after this many (a provider limit reached mid-job).
     steps_per_status
         How many polls each status lasts.
     """
@@ -114,6 +116,7 @@ class FakeBatches:
     expire: bool = False
     answered_before_expiry: int = 0
     invalid: str | None = None
+    refuse_after: int | None = None
     steps_per_status: int = 1
     files: dict[str, tuple[str, str, bytes]] = field(
         default_factory=dict
@@ -171,6 +174,8 @@ class FakeBatches:
         file_id = body.get("input_file_id")
         if file_id not in self.files:
             return 400, _error(f"Unknown input_file_id {file_id!r}")
+        if self.refuse_after is not None and len(self.batches) >= self.refuse_after:
+            return 400, _error(f"Too many batches: at most {self.refuse_after} at a time")
         if body.get("endpoint") != "/v1/chat/completions":
             return 400, _error(f"Unsupported endpoint {body.get('endpoint')!r}")
         batch = _Batch(

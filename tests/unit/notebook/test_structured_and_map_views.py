@@ -9,7 +9,14 @@ from typing import Any, Literal
 from tests.unit.notebook.test_view import MALICIOUS, Clock, RecordingOutput
 from tf_magics.data import MapSummary
 from tf_magics.errors import MapInterrupted, StructuredOutputError
-from tf_magics.events import CompletionDone, ContentDelta, MapProgress, Notice, RequestStarted
+from tf_magics.events import (
+    BatchProgress,
+    CompletionDone,
+    ContentDelta,
+    MapProgress,
+    Notice,
+    RequestStarted,
+)
 from tf_magics.notebook.map_layout import progress_text, summary_bundle
 from tf_magics.notebook.map_view import MapView, TextProgress
 from tf_magics.notebook.structured_view import StructuredLiveView
@@ -123,10 +130,10 @@ def _progress(done: int, total: int = 100, **kw: Any) -> MapProgress:
 
 class RecordingDisplay:
     def __init__(self) -> None:
-        self.updates: list[tuple[MapProgress, float]] = []
+        self.updates: list[tuple[MapProgress | BatchProgress, float]] = []
         self.final: dict[str, str] | None = None
 
-    def update(self, progress: MapProgress, elapsed: float) -> None:
+    def update(self, progress: MapProgress | BatchProgress, elapsed: float) -> None:
         self.updates.append((progress, elapsed))
 
     def finish(self, bundle: dict[str, str]) -> None:
@@ -150,7 +157,7 @@ def test_the_view_draws_at_most_ten_times_a_second_then_the_final_state() -> Non
         view.idle()
     assert 9 <= len(display.updates) <= 11
     view.handle(_progress(100, final=True))
-    assert display.updates[-1][0].final and display.updates[-1][0].done == 100
+    assert display.updates[-1][0].final and display.updates[-1][0].finished == 100
 
 
 def test_idle_ticks_keep_the_clock_moving_between_slow_rows() -> None:
