@@ -74,7 +74,7 @@ CELL_FLAGS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
         {
             "action": "store_true",
             "help": "With --map: send the rows through the provider's Batch API (about half "
-            "the price, within a day) and wait; the job is saved, %chat batch finds it again.",
+            "the price, within a day) and wait; the job is saved (%%chat batch finds it again).",
         },
     ),
     (
