@@ -9,7 +9,8 @@ every chat request with the same reply -- ``N`` tokens of generated Markdown
 (:func:`tf_testing.markdown_text.make_markdown_tokens`) at ``R`` tokens per second, or a short
 greeting without ``--tokens`` -- until SIGTERM or Ctrl-C. ``--first-token-delay S`` answers each
 request after ``S`` seconds (a fixed latency); ``--max-in-flight N`` answers 429 to a request
-that arrives while ``N`` are being answered.
+that arrives while ``N`` are being answered. ``--batches`` adds the Batch API (files and batches,
+each line answered with ``echo: <its question>``; see :class:`FakeBatches`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Sequence
 
 from tf_testing.markdown_text import make_markdown_tokens
 
+from .batches import FakeBatches
 from .server import FakeOpenAI
 from .specs import DEFAULT_MODEL, DEFAULT_TEXT, TextReply
 
@@ -50,6 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="answer 429 to a request that arrives while N are being answered",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for the generated markdown")
+    parser.add_argument(
+        "--batches", action="store_true", help="serve the Batch API (/files and /batches)"
+    )
     args = parser.parse_args(argv)
 
     text: str | list[str] = (
@@ -64,7 +69,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with FakeOpenAI(
-        port=args.port, default=default, models=[args.model], max_in_flight=args.max_in_flight
+        port=args.port,
+        default=default,
+        models=[args.model],
+        max_in_flight=args.max_in_flight,
+        batches=FakeBatches() if args.batches else None,
     ) as server:
         sys.stdout.write(server.base_url + "\n")
         sys.stdout.flush()
