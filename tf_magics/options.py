@@ -43,7 +43,7 @@ LOCAL = "local"
 OptionKind = Literal["float", "int", "bool", "str", "strings", "mapping"]
 #: The panel control an option gets: a slider that can be left unset, a whole number, a seed
 #: (blank = random), tags (a list of strings) or a toggle.
-Widget = Literal["slider", "whole", "seed", "tags", "toggle"]
+Widget = Literal["slider", "whole", "seed", "tags", "toggle", "cap", "prices"]
 
 #: Request fields that the client itself writes; ``extra_body`` may not replace them.
 RESERVED_BODY_KEYS = frozenset(
@@ -548,6 +548,7 @@ OPTIONS: tuple[Option, ...] = (
         "cached input]. Unset models use the prices the server publishes, if any.",
         default={},
         validator=_prices,
+        widget="prices",
     ),
     Option(
         "currency",
@@ -562,6 +563,7 @@ OPTIONS: tuple[Option, ...] = (
         "would pass it is not sent (TF_MAGICS_BUDGET can impose a lower one).",
         low=0.0,
         validator=_budget_money,
+        widget="cap",
     ),
     Option(
         "budget_tokens",
@@ -569,6 +571,8 @@ OPTIONS: tuple[Option, ...] = (
         "A cap on the tokens this kernel sends and receives (for models without a price).",
         low=0,
         validator=_budget_tokens,
+        widget="cap",
+        label="Token cap",
     ),
     Option(
         "confirm_map_rows",

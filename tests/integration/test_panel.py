@@ -520,3 +520,47 @@ def test_history_view_escapes_model_output() -> None:
     assert "<img" not in html
     assert "&lt;script&gt;" in html
     assert "&lt;b&gt;bold" in html
+
+
+# -- the bill ----------------------------------------------------------------------------------
+
+
+def test_prices_and_caps_are_set_from_the_panel_and_the_title_shows_spent_of_cap(
+    make_panel: Any, ip: Any, fake_server: FakeOpenAI
+) -> None:
+    panel = make_panel()
+    prices, budget, tokens = (panel.fields[n] for n in ("prices", "budget", "budget_tokens"))
+    prices.widget.value = "fake-model: 3 / 15; llama3:8b: 0 / 0 / 0"
+    assert panel.settings.prices == {"fake-model": [3.0, 15.0], "llama3:8b": [0.0, 0.0, 0.0]}
+    budget.widget.value = "0.5"
+    assert panel.settings.budget == 0.5
+    assert "spent $0.00 of $0.50" in panel.title.value
+    tokens.widget.value = "20,000"
+    assert panel.settings.budget_tokens == 20_000
+    fake_server.enqueue(
+        TextReply(
+            "ok", usage={"prompt_tokens": 2_000, "completion_tokens": 1_000, "total_tokens": 3_000}
+        )
+    )
+    ip.run_line_magic("config", "ChatSettings.model = 'fake-model'")
+    chat(ip)
+    panel.refresh()
+    assert "spent $0.021 of $0.50, 3,000 of 20,000 tokens" in panel.title.value
+    budget.widget.value = ""
+    assert panel.settings.budget is None
+
+
+def test_bad_prices_and_caps_are_refused_with_a_message(make_panel: Any) -> None:
+    panel = make_panel()
+    panel.fields["prices"].widget.value = "fake-model 3 / 15"
+    assert panel.settings.prices == {}
+    assert "Prices look like" in panel.status.value
+    panel.fields["budget"].widget.value = "lots"
+    assert panel.settings.budget is None
+    assert "must be a number" in panel.status.value
+    panel.fields["budget_tokens"].widget.value = "1.5"
+    assert panel.settings.budget_tokens is None
+    assert "whole number of tokens" in panel.status.value
+    # Settings changed elsewhere show in the panel.
+    panel.settings.prices = {"m": [1, 2]}
+    assert panel.fields["prices"].widget.value == "m: 1 / 2"

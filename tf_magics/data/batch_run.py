@@ -85,9 +85,8 @@ async def run_batch_plan(
     Raises
     ------
     MapInterrupted
-        When the wait is interrupted: the job goes on at the provider (``result`` is ``None``;
-        the message says how to collect or cancel it). With ``interrupt_error=False`` the
-        cancellation is raised as it is.
+        When the wait is interrupted (the job goes on; the message says how to collect it).
+        With ``interrupt_error=False`` the cancellation is raised as it is.
     BatchUnsupportedError
         When the server has no Batch API.
     BudgetExceededError
@@ -100,26 +99,17 @@ async def run_batch_plan(
         plan.prompts, len(plan.index_of), plan.schema, options, system, price, batch=True
     )
     await approve(lambda: estimate, estimate.rows, bridge, threshold=threshold, check=check)
-    held = kernel_ledger().hold(
-        options.caps,
-        estimate.prompt_tokens,
-        estimate.max_completion_tokens,
-        price,
-        options.model or "?",
-    )
+    model = options.model or "?"
+    worst = (estimate.prompt_tokens, estimate.max_completion_tokens)
+    held = kernel_ledger().hold(options.caps, *worst, price, model)
     try:
         job, layout = await _submit(client, options, system, plan, price, bridge, batch)
     except BaseException:
         kernel_ledger().settle(held, Usage(prompt_tokens=0, completion_tokens=0), price, 0)
         raise
     _HELD[job.id] = held
-    bridge.emit(
-        Notice(
-            f"Job {job.id} submitted; it is saved, so a restart loses nothing: "
-            f"%chat batch collect {job.id} -o OUT",
-            "info",
-        )
-    )
+    saved = f"Job {job.id} submitted; it is saved, so a restart loses nothing: "
+    bridge.emit(Notice(f"{saved}%chat batch collect {job.id} -o OUT", "info"))
     try:
         infos = await follow_job(client, options, job, poll=batch.poll, emit=bridge.emit)
     except asyncio.CancelledError:

@@ -56,11 +56,7 @@ def map(  # tf_magics.map: the name the docs use, though it shadows the builtin 
     progress
         Show a progress bar (a line on stderr outside a notebook), then a one-line summary.
 
-    Returns
-    -------
-    pandas.DataFrame or list
-        As :meth:`Chat.map <tf_magics.Chat.map>`: the input with the result columns and
-        ``error``, or the values in input order.
+    Returns the same as :meth:`Chat.map <tf_magics.Chat.map>`.
 
     Examples
     --------

@@ -185,6 +185,8 @@ class ChatPanel(ConversationSide):
                 self.fields[name].show(getattr(settings, name))
                 if name in ("temperature", "top_p"):
                     self._show_hint()
+                elif name in ("budget", "budget_tokens"):
+                    self._show_title()
             elif name == "model":
                 if (self.model.value.strip() or None) != settings.model:
                     self.model.value = settings.model or ""

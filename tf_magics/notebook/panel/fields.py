@@ -16,8 +16,10 @@ import ipywidgets as widgets
 from tf_magics.options import Option
 
 __all__ = [
+    "CapField",
     "FieldInputError",
     "OptionalSlider",
+    "PricesField",
     "SeedField",
     "SettingField",
     "TagsField",
@@ -225,12 +227,97 @@ class ToggleField(SettingField):
         super().__init__(option, widget)
 
 
+class CapField(SettingField):
+    """A spending cap: a number, or blank for none."""
+
+    def __init__(self, option: Option) -> None:
+        widget = widgets.Text(
+            description=option.title,
+            placeholder="no cap",
+            continuous_update=False,
+            style={"description_width": LABEL_WIDTH},
+            layout=_layout(width="190px"),
+        )
+        super().__init__(option, widget)
+
+    def show(self, value: float | None) -> None:
+        """Show the cap, or nothing when there is none."""
+        shown = "" if value is None else f"{value:g}"
+        if self.widget.value.strip() != shown:
+            self.widget.value = shown
+
+    def read(self, raw: Any) -> float | int | None:
+        """The typed cap (blank = none)."""
+        text = str(raw).strip().replace(",", "").replace("_", "")
+        if not text:
+            return None
+        try:
+            number = float(text)
+        except ValueError:
+            raise FieldInputError(
+                f"The {self.option.name} must be a number (or blank for no cap), not {text!r}."
+            ) from None
+        if self.option.kind == "int":
+            if not number.is_integer():
+                raise FieldInputError(f"The {self.option.name} must be a whole number of tokens.")
+            return int(number)
+        return number
+
+
+class PricesField(SettingField):
+    """Prices by model, typed as ``model: input / output`` per million tokens, ``;`` between."""
+
+    compact = False
+
+    def __init__(self, option: Option) -> None:
+        widget = widgets.Text(
+            placeholder="my-model: 0.15 / 0.60; other-model: 1 / 2  (per million tokens)",
+            continuous_update=False,
+            layout=_layout(flex="1 1 auto", width="auto"),
+        )
+        label = widgets.Label(option.title, layout=_layout(width=LABEL_WIDTH, flex="0 0 auto"))
+        label.add_class("tf-label")
+        box = widgets.HBox([label, widget], layout=_layout(width="100%", align_items="center"))
+        super().__init__(option, widget, box)
+
+    def show(self, value: dict[str, Any] | None) -> None:
+        """Show every model's price."""
+        shown = "; ".join(
+            f"{model}: {' / '.join(f'{float(p):g}' for p in price)}"
+            for model, price in (value or {}).items()
+            if isinstance(price, (list, tuple))
+        )
+        if self.widget.value.strip() != shown:
+            self.widget.value = shown
+
+    def read(self, raw: Any) -> dict[str, list[float]]:
+        """The prices typed (a model's name may itself hold colons: ``llama3:8b: 0 / 0``)."""
+        prices: dict[str, list[float]] = {}
+        for entry in str(raw).split(";"):
+            if not entry.strip():
+                continue
+            model, colon, numbers = entry.rpartition(":")
+            try:
+                values = [float(n) for n in numbers.split("/")]
+            except ValueError:
+                values = []
+            if not colon or not model.strip() or len(values) not in (2, 3):
+                raise FieldInputError(
+                    f"Prices look like 'my-model: 0.15 / 0.60' (input / output per million "
+                    f"tokens, ';' between models), not {entry.strip()!r}."
+                )
+            prices[model.strip()] = values
+        return prices
+
+
 _FIELDS: dict[str, type[SettingField]] = {
     "slider": OptionalSlider,
     "whole": WholeField,
     "seed": SeedField,
     "tags": TagsField,
     "toggle": ToggleField,
+    "cap": CapField,
+    "prices": PricesField,
 }
 
 
