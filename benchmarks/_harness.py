@@ -26,6 +26,7 @@ from jupyter_client.manager import KernelManager
 from jupyter_client.session import json_packer
 
 __all__ = [
+    "COMM_TYPES",
     "DISPLAY_TYPES",
     "OUTPUT_TYPES",
     "CellRun",
@@ -41,6 +42,8 @@ OUTPUT_TYPES = frozenset(
 )
 #: Messages a frontend must apply to the output area's display (counted for the rate limit).
 DISPLAY_TYPES = frozenset({"display_data", "update_display_data", "clear_output"})
+#: Widget traffic (a progress bar): recorded and counted by :attr:`CellRun.all_bytes`.
+COMM_TYPES = frozenset({"comm_open", "comm_msg", "comm_close"})
 
 
 @dataclass
@@ -80,6 +83,11 @@ class CellRun:
     def iopub_bytes(self) -> int:
         """Sum of the serialized ``content`` of every output message (see :data:`OUTPUT_TYPES`)."""
         return sum(r.size for r in self.records if r.msg_type in OUTPUT_TYPES)
+
+    @property
+    def all_bytes(self) -> int:
+        """Sum of the serialized ``content`` of every output and widget message."""
+        return sum(r.size for r in self.records)
 
     @property
     def display_times(self) -> list[float]:
@@ -248,7 +256,7 @@ class Kernel:
                     run.finished = arrived
                     break
                 continue
-            if msg_type not in OUTPUT_TYPES:
+            if msg_type not in OUTPUT_TYPES and msg_type not in COMM_TYPES:
                 continue
             record = Record(msg_type, arrived, msg["header"]["date"].timestamp(), len(raw))
             if msg_type in ("stream", "error"):

@@ -38,6 +38,7 @@ EXPECTED = {
     "02-tools.ipynb",
     "03-teaching-the-api.ipynb",
     "04-exploratory-analysis.ipynb",
+    "05-data-at-scale.ipynb",
 }
 CELL_TIMEOUT = 240  # seconds for one cell (a slow, busy CI machine included)
 
@@ -107,7 +108,14 @@ def code_cell(notebook: Notebook, snippet: str) -> Any:
 
 
 def chat_cells(notebook: Notebook) -> list[Any]:
-    return [c for c in notebook.cells if c.cell_type == "code" and c.source.startswith("%%chat")]
+    """The ``%%chat`` cells that leave a reply (a ``--map`` cell leaves a summary instead)."""
+    return [
+        c
+        for c in notebook.cells
+        if c.cell_type == "code"
+        and c.source.startswith("%%chat")
+        and "--map" not in c.source.splitlines()[0]
+    ]
 
 
 def reply_output(cell: Any) -> dict[str, Any]:
@@ -255,11 +263,36 @@ def check_analysis(notebook: Notebook) -> None:
     assert pasted["text/plain"].strip()
 
 
+def check_data_at_scale(notebook: Notebook) -> None:
+    assert "200 reviews" in text_of(code_cell(notebook, "random.seed(2024)"))
+    one = reply_output(code_cell(notebook, "--schema Review -o first"))
+    assert '<table class="tf-magics-value"' in one["text/html"]
+    assert "Review(sentiment=" in one["text/plain"]
+    # The local server refuses json_schema once; the fallback is said under the reply.
+    assert "does not accept response_format json_schema" in one["text/plain"]
+    assert "Review(sentiment=" in text_of(code_cell(notebook, "first"))
+    sample = printed_lines(code_cell(notebook, "sample = reviews.sample"))
+    assert len(sample) == 2 and all(re.search(r"\d+% right on the sample", s) for s in sample)
+    mapped = code_cell(notebook, "%%chat --map reviews")
+    (summary,) = [o for o in mapped.outputs if o.output_type == "display_data"]
+    assert set(summary.data) == {"text/plain", "text/html"}  # the bar, turned into the summary
+    line = summary.data["text/plain"].splitlines()[0]
+    assert line.startswith("✓ 200 rows in ") and "200 done" in line and "distinct prompts" in line
+    accuracy = text_of(code_cell(notebook, "pd.crosstab("))
+    match = re.search(r"accuracy: (\d+\.\d)% on 200 reviews \(0 rows failed\)", accuracy)
+    assert match is not None, accuracy
+    cost = text_of(code_cell(notebook, "price_in, price_out"))
+    assert "200 rows: $" in cost and "100,000 such rows" in cost
+    listed = text_of(code_cell(notebook, '"I adore this lamp."'))
+    assert listed.count("Review(sentiment=") == 2
+
+
 CHECKS: dict[str, Callable[[Notebook], None]] = {
     "01-quick-start.ipynb": check_quick_start,
     "02-tools.ipynb": check_tools,
     "03-teaching-the-api.ipynb": check_teaching,
     "04-exploratory-analysis.ipynb": check_analysis,
+    "05-data-at-scale.ipynb": check_data_at_scale,
 }
 
 
@@ -270,7 +303,7 @@ def _ids(paths: list[Path]) -> list[str]:
     return [p.stem for p in paths]
 
 
-def test_the_four_lessons_are_there() -> None:
+def test_the_five_lessons_are_there() -> None:
     assert {p.name for p in NOTEBOOK_PATHS} >= EXPECTED
     assert set(CHECKS) >= {p.name for p in NOTEBOOK_PATHS}, "add checks for the new notebook"
 

@@ -71,10 +71,12 @@ class Client:
     ) -> None:
         self._transport = transport
         self._sleep = sleep
-        # One pool per event loop (an httpx.AsyncClient cannot be shared between loops) and per
-        # scheme: a plain-http pool (a local server) never needs the TLS context, which costs
-        # ~0.1 s to build.
-        self._pools: dict[asyncio.AbstractEventLoop, dict[bool, httpx.AsyncClient]] = {}
+        # One pool per event loop (an httpx.AsyncClient cannot be shared between loops), per
+        # scheme (a plain-http pool, a local server, never needs the TLS context, which costs
+        # ~0.1 s to build) and per lane of a gate (see _pool).
+        self._pools: dict[
+            asyncio.AbstractEventLoop, dict[tuple[bool, int | None], httpx.AsyncClient]
+        ] = {}
         #: Base URLs that rejected ``stream_options``; it is not sent to them again.
         self.rejects_stream_options: set[str] = set()
         #: Base URLs that answer streamed requests with tools with an empty stream.
@@ -85,13 +87,22 @@ class Client:
         #: (see :mod:`~tf_magics.client.response_format`).
         self.response_formats: dict[tuple[str, str], int] = {}
 
-    def _pool(self, url: str) -> httpx.AsyncClient:
+    def _pool(self, url: str, lane: int | None = None) -> httpx.AsyncClient:
+        """The connection pool for ``url``'s scheme on this loop, for one lane of a gate or all.
+
+        With many requests in flight, httpcore's shared pool hands one idle connection to several
+        waiting requests and has all but one try again: at 32 in flight that costs a few
+        milliseconds of CPU per request. A gate's attempts each hold a lane (see
+        :class:`~tf_magics.client.gate.RequestGate`), and a lane has a pool of its own with one
+        request at a time in it: a map reuses its connections without that contention.
+        """
         secure = not url.startswith("http://")
         pools = self._pools.setdefault(asyncio.get_running_loop(), {})
-        pool = pools.get(secure)
+        pool = pools.get((secure, lane))
         if pool is None or pool.is_closed:
-            pool = _new_pool(self._transport, secure=secure)
-            pools[secure] = pool
+            size = MAX_CONNECTIONS if lane is None else 2
+            pool = _new_pool(self._transport, secure=secure, size=size)
+            pools[(secure, lane)] = pool
         return pool
 
     async def aclose(self) -> None:
@@ -240,17 +251,18 @@ class Client:
     async def _retrying(
         self,
         options: RequestOptions,
-        attempt_once: Callable[[], Awaitable[T]],
+        attempt: Callable[[int | None], Awaitable[T]],
         on_event: EventSink | None,
         gate: RequestGate | None = None,
     ) -> T:
-        if gate is not None:
-            bare = attempt_once
+        """Run ``attempt(lane)`` with the retry policy; inside ``gate`` when there is one."""
 
-            async def attempt_once() -> T:
-                # The gate holds the attempt only: the wait before a retry happens outside it.
-                async with gate.attempt():
-                    return await bare()
+        async def attempt_once() -> T:
+            if gate is None:
+                return await attempt(None)
+            # The gate holds the attempt only: the wait before a retry happens outside it.
+            async with gate.attempt() as lane:
+                return await attempt(lane)
 
         return await with_retries(
             attempt_once, max_retries=options.max_retries, on_event=on_event, sleep=self._sleep
@@ -263,9 +275,10 @@ class Client:
         accumulator: ChunkAccumulator,
         on_event: EventSink | None,
         refused: Callable[[APIStatusError], bool] | None = None,
+        lane: int | None = None,
     ) -> Completion:
         url = f"{_require_base_url(options)}/chat/completions"
-        pool = self._pool(url)
+        pool = self._pool(url, lane)
         request = pool.build_request(
             "POST", url, content=content, headers=_headers(options), timeout=_timeout(options)
         )
@@ -326,27 +339,10 @@ class Client:
         if content is not None:
             headers["content-type"] = "application/json"
 
-        async def attempt_once() -> httpx.Response:
-            try:
-                response = await pool.request(
-                    method,
-                    url,
-                    content=content,
-                    files=files,
-                    data=data,
-                    headers=headers,
-                    timeout=_timeout(options),
-                    auth=_auth(options),
-                )
-            except httpx.TimeoutException as error:
-                raise RetryableFailure(_timeout_error(options, error), None) from None
-            except httpx.HTTPError as error:
-                raise RetryableFailure(_connection_error(options, error), None) from None
-            if response.is_redirect:
-                raise _redirected(options, response)
-            if response.status_code >= 400:
-                raise _status_failure(options, response, response.content)
-            return response
+        async def attempt_once(_lane: int | None) -> httpx.Response:
+            return await _plain_attempt(
+                pool, options, method, url, content=content, files=files, data=data, headers=headers
+            )
 
         return await self._retrying(options, attempt_once, None)
 
@@ -360,17 +356,39 @@ def _ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-def _new_pool(transport: httpx.AsyncBaseTransport | None, *, secure: bool) -> httpx.AsyncClient:
+async def _plain_attempt(
+    pool: httpx.AsyncClient,
+    options: RequestOptions,
+    method: str,
+    url: str,
+    **request: Any,
+) -> httpx.Response:
+    """One attempt of a plain request, its failures sorted as the retry policy needs them."""
+    try:
+        response = await pool.request(
+            method, url, timeout=_timeout(options), auth=_auth(options), **request
+        )
+    except httpx.TimeoutException as error:
+        raise RetryableFailure(_timeout_error(options, error), None) from None
+    except httpx.HTTPError as error:
+        raise RetryableFailure(_connection_error(options, error), None) from None
+    if response.is_redirect:
+        raise _redirected(options, response)
+    if response.status_code >= 400:
+        raise _status_failure(options, response, response.content)
+    return response
+
+
+def _new_pool(
+    transport: httpx.AsyncBaseTransport | None, *, secure: bool, size: int
+) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         transport=transport,
         # Without TLS, no certificate is ever checked.
         verify=_ssl_context() if secure else False,
         headers={"user-agent": f"tf_magics/{__version__}"},
-        # Room for map's concurrency (at most MAX_CONNECTIONS requests in flight), all kept
-        # alive: a map of thousands of rows reuses its connections.
-        limits=httpx.Limits(
-            max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS
-        ),
+        # Room for many requests at once (asyncio.gather of aask calls), all kept alive.
+        limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
         # A redirect would re-send the conversation (and the key) to an address the user never
         # named, perhaps in cleartext: it is reported, never followed.
         follow_redirects=False,

@@ -83,6 +83,8 @@ def describe_fallback(base_url: str, form: int, error: APIStatusError) -> str:
     said = error.message
     if said.startswith(base_url) and ": " in said:
         said = said.split(": ", 1)[1]  # "<url> answered 500 ...: <what the server said>"
+    # A Python server may append its traceback (file paths of its machine): not worth showing.
+    said = said.split(' File "', 1)[0]
     said = one_line(f"{error.status_code}: {said}", 160)
     return (
         f"{base_url} does not accept response_format {FORMS[form - 1]} ({said}); "

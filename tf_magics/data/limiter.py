@@ -75,27 +75,32 @@ class AdaptiveLimiter:
         self._paused_until = 0.0
         self._successes = 0
         self._generation = 0  # how many times the window was halved
+        self._lanes = list(range(concurrency - 1, -1, -1))  # free lanes, lowest last
         self._waiters: list[asyncio.Future[None]] = []
 
     def _now(self) -> float:
         return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
 
     @asynccontextmanager
-    async def attempt(self) -> AsyncIterator[None]:
-        """Hold a place for one attempt (waiting for one first); learn how it went."""
+    async def attempt(self) -> AsyncIterator[int]:
+        """Hold a place for one attempt (waiting for one first); learn how it went.
+
+        Yields the attempt's lane, a number below the concurrency no other attempt holds.
+        """
         await self._enter()
         generation = self._generation
+        lane = self._lanes.pop()
         try:
-            yield
+            yield lane
         except RetryableFailure as failure:
-            self._leave()
+            self._leave(lane)
             if isinstance(failure.error, APIStatusError) and failure.error.status_code == 429:
                 self._slow_down(failure.delay, generation)
             raise
         except BaseException:
-            self._leave()
+            self._leave(lane)
             raise
-        self._leave()
+        self._leave(lane)
         self._sped_up()
 
     async def _enter(self) -> None:
@@ -123,8 +128,9 @@ class AdaptiveLimiter:
             if waiter in self._waiters:
                 self._waiters.remove(waiter)
 
-    def _leave(self) -> None:
+    def _leave(self, lane: int) -> None:
         self.in_flight -= 1
+        self._lanes.append(lane)
         self._wake()
 
     def _wake(self) -> None:

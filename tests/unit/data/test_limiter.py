@@ -133,3 +133,24 @@ def test_a_cancelled_waiter_does_not_keep_a_place() -> None:
         return limiter.in_flight
 
     assert run(main()) == 0
+
+
+def test_each_attempt_in_flight_holds_its_own_lane() -> None:
+    async def main() -> list[set[int]]:
+        limiter = AdaptiveLimiter(4)
+        held: set[int] = set()
+        seen: list[set[int]] = []
+
+        async def one() -> None:
+            async with limiter.attempt() as lane:
+                assert lane not in held and 0 <= lane < 4
+                held.add(lane)
+                seen.append(set(held))
+                await asyncio.sleep(0.005)
+                held.discard(lane)
+
+        await asyncio.gather(*(one() for _ in range(30)))
+        return seen
+
+    seen = run(main())
+    assert max(len(lanes) for lanes in seen) == 4
