@@ -15,6 +15,7 @@ package / module          job
 ``reply``, ``types``,     the values that cross layers, and what a turn reports as it runs
 ``events``, ``errors``
 ``engine``                one turn: the request/tool loop, the private event loop
+``cache``                 record and replay: replies kept beside the notebook, replayed
 ``client``                one HTTP request: SSE, chunk folding, retries, error bodies
 ``tools``                 Python callables the model may call
 ``schema``                types ⇄ JSON Schema, JSON → typed values
@@ -40,6 +41,7 @@ from .errors import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    CacheMissError,
     ConfigurationError,
     ContextLengthError,
     EmptyStreamError,
@@ -71,7 +73,7 @@ from .events import (
     ToolCallStarted,
 )
 from .reply import Reply
-from .types import Completion, Message, ToolCall, ToolResult, Usage
+from .types import Completion, Message, Replayed, ToolCall, ToolResult, Usage
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
@@ -90,6 +92,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "CacheMissError",
     "Chat",
     "ChatSettings",
     "Completion",
@@ -105,6 +108,7 @@ __all__ = [
     "Notice",
     "RateLimitError",
     "ReasoningDelta",
+    "Replayed",
     "Reply",
     "RequestStarted",
     "Retrying",

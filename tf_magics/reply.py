@@ -14,7 +14,7 @@ from functools import reduce
 from typing import Any, Literal
 
 from ._public import publish
-from .types import Completion, FinishKind, ToolResult, Usage
+from .types import Completion, FinishKind, Replayed, ToolResult, Usage
 
 __all__ = ["Reply", "StopReason"]
 
@@ -89,6 +89,19 @@ class Reply:
         return None
 
     @property
+    def replayed(self) -> Replayed | None:
+        """Where the reply was recorded, when it was replayed (the last replayed request)."""
+        for completion in reversed(self.completions):
+            if completion.replayed is not None:
+                return completion.replayed
+        return None
+
+    @property
+    def replayed_requests(self) -> int:
+        """How many of the turn's requests were answered from a recording."""
+        return sum(completion.replayed is not None for completion in self.completions)
+
+    @property
     def finish_reason(self) -> str | None:
         """The raw finish reason of the last round."""
         return self.completions[-1].finish_reason if self.completions else None
@@ -145,6 +158,7 @@ class Reply:
             ],
             "stopped": self.stopped,
             "notes": list(self.notes),
+            "replayed": self.replayed_requests or None,
         }
 
     def _repr_markdown_(self) -> str:

@@ -120,6 +120,9 @@ class Client:
         Streaming or not follows ``options.stream``. Deltas are reported through ``on_event`` and
         folded into ``accumulator`` as they arrive.
 
+        A request that carries a :class:`~tf_magics.client.request.ChatHook` (record/replay) is
+        handed to it with its body: the hook answers it, or sends it through here.
+
         Raises
         ------
         APIError
@@ -130,6 +133,25 @@ class Client:
             extra["tools"] = tools
         if tool_choice is not None:
             extra["tool_choice"] = tool_choice
+        if options.hook is None:
+            return await self._chat(await options.ready(), messages, accumulator, on_event, extra)
+
+        async def send(ready: RequestOptions, sink: EventSink | None) -> Completion:
+            # ``ready`` is normally ready already; running what is left deferred costs nothing.
+            return await self._chat(await ready.ready(), messages, accumulator, sink, dict(extra))
+
+        body = options.request_body(messages, **extra)
+        return await options.hook.exchange(options, body, accumulator, on_event, send)
+
+    async def _chat(
+        self,
+        options: RequestOptions,
+        messages: list[dict[str, Any]],
+        accumulator: ChunkAccumulator,
+        on_event: EventSink | None,
+        extra: dict[str, Any],
+    ) -> Completion:
+        """Send the request over the network (with its retries and fallbacks)."""
         base_url = _require_base_url(options)
         use_stream_options = (
             options.stream and options.include_usage and base_url not in self.rejects_stream_options

@@ -34,7 +34,7 @@ from tf_magics.events import (
 from tf_magics.reply import Reply, StopReason
 from tf_magics.types import Completion, ToolResult
 
-from .endpoint import LOCAL_SOURCE, default_model
+from .endpoint import LOCAL_SOURCE, default_model, local_endpoint
 from .private_loop import Bridge
 
 if TYPE_CHECKING:
@@ -125,16 +125,15 @@ class TurnLoop:
         return self.reply
 
     async def _prepare(self) -> None:
-        """Fill in what the request still lacks, and say what the user should know first."""
-        self.options = await default_model(self.client, self.options, self.note)
-        self.reply.requested_model = self.options.model
-        self.reply.key_source = self.options.key_source
-        if self.options.base_url_source == LOCAL_SOURCE:
-            from tf_magics.local import LOCAL_MODEL_DESCRIPTION
+        """Fill in what the request still lacks, and say what the user should know first.
 
-            self.reply.model_note = LOCAL_MODEL_DESCRIPTION
-        if self.options.withheld_key and self.options.api_key is None:
-            self.note(self.options.withheld_key, "warning")
+        With a record/replay layer on the request, the endpoint (the local model server, the
+        server's default model) is filled in only when a request really goes to the network.
+        """
+        if self.options.hook is None:
+            self.options = await self._resolve(self.options)
+        else:
+            self.options = replace(self.options, deferred=(*self.options.deferred, self._resolve))
         max_turns, max_tokens = self.history_limit
         if max_turns is not None or max_tokens is not None:
             # The new question is not in the history yet: leave room for it.
@@ -146,11 +145,32 @@ class TurnLoop:
             if report:
                 self.note(str(report))
 
+    async def _resolve(self, options: RequestOptions) -> RequestOptions:
+        """``options`` with the endpoint filled in; the turn's later requests reuse it."""
+        options = await local_endpoint(self.bridge, options)
+        options = await default_model(self.client, options, self.note)
+        self.reply.requested_model = options.model
+        self.reply.key_source = options.key_source
+        if options.base_url_source == LOCAL_SOURCE:
+            from tf_magics.local import LOCAL_MODEL_DESCRIPTION
+
+            self.reply.model_note = LOCAL_MODEL_DESCRIPTION
+        if options.withheld_key and options.api_key is None:
+            self.note(options.withheld_key, "warning")
+        # Later rounds of this turn go to the same place without asking again.
+        self.options = replace(
+            options,
+            stream=self.options.stream,
+            deferred=(),
+        )
+        return options
+
     async def _rounds(self) -> None:
         tools = self.registry.schemas() if self.registry is not None else []
-        base_url = self.options.base_url or ""
         for round_number in range(1, self.options.max_tool_rounds + 1):
             stream = self.options.stream
+            # Read each round: a deferred endpoint is known after the first request sent.
+            base_url = self.options.base_url or ""
             if tools and stream and base_url in self.client.cannot_stream_tools:
                 stream = False
             completion = await self._request(round_number, tools, stream)

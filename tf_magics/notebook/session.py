@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import json
 import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from tf_magics.cache import register_notebook_path, unregister_notebook_path
 from tf_magics.settings import ChatSettings
+
+from .autosave import ConversationKeeper
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
@@ -52,6 +56,8 @@ class NotebookSession:
         The open control panels, refreshed after every cell.
     last_reply
         The reply of the last turn run from the notebook (a cell, a retry, a panel button).
+    keeper
+        Saves the conversations beside the notebook and brings them back (``%chat restore``).
     """
 
     def __init__(self, shell: InteractiveShell) -> None:
@@ -61,6 +67,8 @@ class NotebookSession:
         self.panels: list[Refreshable] = []
         self.last_reply: Reply | None = None
         self.loaded = False
+        self.keeper = ConversationKeeper(self)
+        self._notebook_path = _notebook_path_of(shell)
 
     def __repr__(self) -> str:
         return f"<NotebookSession: {len(self.chats)} conversations, {len(self.panels)} panels>"
@@ -71,6 +79,7 @@ class NotebookSession:
         """Make the settings configurable (``%config ChatSettings...``) while loaded."""
         if self.settings not in self.shell.configurables:
             self.shell.configurables.append(self.settings)
+        register_notebook_path(self._notebook_path)
         self.loaded = True
 
     def detach(self) -> None:
@@ -79,6 +88,7 @@ class NotebookSession:
             panel.close()
         if self.settings in self.shell.configurables:
             self.shell.configurables.remove(self.settings)
+        unregister_notebook_path(self._notebook_path)
         self.loaded = False
 
     # -- state --
@@ -99,6 +109,19 @@ class NotebookSession:
             chat = self.chats[name] = Chat(settings=self.settings, name=name, confirm=self.confirm)
         return chat
 
+    def changed(self) -> None:
+        """After a cell, a command or a panel action: save the conversations, update the panels."""
+        warning = self.keeper.save()
+        if warning is not None:
+            from IPython.display import display
+
+            from .layout import notes_html
+
+            display(
+                {"text/html": notes_html([("warning", warning)]), "text/plain": warning}, raw=True
+            )
+        self.refresh_panels()
+
     def refresh_panels(self) -> None:
         """Let open panels show changes made by cells (history, system prompt, usage)."""
         for panel in list(self.panels):
@@ -117,6 +140,26 @@ class NotebookSession:
         except (StdinNotImplementedError, EOFError, RuntimeError):
             return None
         return answer.strip().lower() in ("y", "yes")
+
+
+def _notebook_path_of(shell: InteractiveShell) -> Callable[[], str | None]:
+    """A function that reads the notebook's path from the shell's namespace, as front ends set it.
+
+    VS Code sets ``__vsc_ipynb_file__``; ipykernel copies JupyterLab's and Notebook 7's
+    ``JPY_SESSION_NAME`` into ``__session__``.
+    """
+    reference = weakref.ref(shell)
+
+    def notebook_path() -> str | None:
+        alive = reference()
+        namespace = getattr(alive, "user_ns", None) or {}
+        for name in ("__vsc_ipynb_file__", "__session__"):
+            value = namespace.get(name)
+            if isinstance(value, str) and value.strip():
+                return value
+        return None
+
+    return notebook_path
 
 
 # One session per shell, kept while the shell lives (so unloading the extension loses nothing).

@@ -5,6 +5,7 @@ module                    commands
 ========================  ================================================================
 ``conversation``          history, reset, undo, retry, system, trim, usage, conversations
 ``files``                 save, load, export
+``recording``             cache (record and replay), restore
 ``settings``              models, settings, set, unset, local, panel
 ``tools``                 tools
 ========================  ================================================================
@@ -19,7 +20,7 @@ from IPython.core.error import UsageError
 
 from tf_magics.render import escape
 
-from . import conversation, files, settings, tools
+from . import conversation, files, recording, settings, tools
 from .base import Command, CommandParser, show
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ COMMANDS: dict[str, Command] = {
     **settings.COMMANDS,
     **files.COMMANDS,
     **tools.COMMANDS,
+    **recording.COMMANDS,
 }
 _ALIASES = {"new": "reset", "clear": "reset", "model": "models", "config": "settings"}
 

@@ -16,6 +16,7 @@ import ipywidgets as widgets
 from tf_magics.options import Option
 
 __all__ = [
+    "ChoiceField",
     "FieldInputError",
     "OptionalSlider",
     "SeedField",
@@ -225,12 +226,26 @@ class ToggleField(SettingField):
         super().__init__(option, widget)
 
 
+class ChoiceField(SettingField):
+    """One of a few named values (the option's ``choices``)."""
+
+    def __init__(self, option: Option) -> None:
+        widget = widgets.Dropdown(
+            options=list(option.choices),
+            description=option.title,
+            style={"description_width": "auto"},
+            layout=_layout(width="auto", margin="0 0 0 12px"),
+        )
+        super().__init__(option, widget)
+
+
 _FIELDS: dict[str, type[SettingField]] = {
     "slider": OptionalSlider,
     "whole": WholeField,
     "seed": SeedField,
     "tags": TagsField,
     "toggle": ToggleField,
+    "choice": ChoiceField,
 }
 
 
