@@ -4,7 +4,8 @@ When replay mode meets a request it has no recording of, the cell fails with one
 why, so the person can put the cell back or record it: ``the system prompt changed``,
 ``temperature 0.7 vs 0``, ``message 3 (user) differs: 'What is she…' vs recorded 'What is he…'``,
 ``the result of tool get_temperature differs: '18.5' vs recorded '17.0' (the tool returned
-something else)``.
+something else)``: a tool's result is part of the next request, so a tool that returns something
+else makes another request.
 """
 
 from __future__ import annotations
@@ -103,8 +104,8 @@ def _one_message(position: int, mine: Any, theirs: Any, history: list[Any]) -> s
         name = _tool_name(history, position)
         a, b = _contrast(_content(mine), _content(theirs))
         return (
-            f"the result of tool {name} differs: {a} vs recorded {b} (the tool returned "
-            "something else, so the model would be asked another question)"
+            f"the result of tool {name} differs: {a} vs recorded {b} "
+            "(the tool returned something else)"
         )
     if role != _role(theirs):
         return f"message {position} is a {role} message, the recording has a {_role(theirs)} one"

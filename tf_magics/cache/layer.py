@@ -194,8 +194,8 @@ class RecordReplay:
         differences = describe_differences(request, nearest, model_given="model" in request)
         said = "; ".join(differences) or "it differs in a field tf_magics cannot name"
         return CacheMissError(
-            f"Replay mode: the request for {question} is not in the recording {name}: "
-            f"{said} (compared with the closest recorded request).",
+            f"Replay mode: the request for {question} is not in the recording {name}; "
+            f"against the closest recorded request, {said}.",
             hint=hint,
             differences=tuple(differences),
             path=str(self.file.path),

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from .entry import Entry, read_entry
 
-__all__ = ["RecordingFile", "RecordingSummary", "recording_file"]
+__all__ = ["RecordingFile", "RecordingSummary", "problems_line", "recording_file"]
 
 _MAX_PROBLEMS_SHOWN = 3
 
@@ -116,6 +116,11 @@ class RecordingFile:
             ordered = sorted(by_occurrence)
             return by_occurrence[ordered[(occurrence - 1) % len(ordered)]]
 
+    def rewind(self) -> None:
+        """Count requests from the start again, as a fresh kernel does (what was used is kept)."""
+        with self._lock:
+            self._occurrences.clear()
+
     def mark_used(self, entry: Entry) -> None:
         """Remember that this kernel used ``entry`` (:meth:`prune` keeps it)."""
         with self._lock:
@@ -164,8 +169,9 @@ class RecordingFile:
                     latest.pop(identity, None)
                     latest[identity] = entry  # the later line wins, in the place of the last
             kept = list(latest.values())
+            removed = len(entries) - len(kept) + len(self.problems)  # unreadable lines go too
             self._rewrite(kept)
-            return len(kept), len(entries) - len(kept) + len(self.problems)
+            return len(kept), removed
 
     def clear(self) -> int:
         """Remove every entry (the file is deleted); returns how many there were."""

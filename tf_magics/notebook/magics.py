@@ -107,7 +107,9 @@ class ChatMagics(Magics):
         try:
             reply = run_turn(self.session, chat, view, text=text, request=request, tools=tools)
         except CacheMissError as error:
-            error.cell = f"In [{self.session.shell.execution_count}]"  # which cell, for headless logs
+            error.cell = (
+                f"In [{self.session.shell.execution_count}]"  # which cell, for headless logs
+            )
             raise
         if request.output:
             self.session.user_ns[request.output] = reply.text

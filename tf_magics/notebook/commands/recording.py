@@ -1,8 +1,9 @@
 """``%chat`` commands about what is kept beside the notebook: the recording and the conversations.
 
 ``%chat cache`` shows the recording (where, why there, what it holds), ``%chat cache prune``
-keeps only what this kernel's requests used, ``%chat cache clear`` deletes it, and
-``%chat cache MODE`` switches the mode. ``%chat restore`` brings back the conversations saved by
+keeps only what this kernel's requests used, ``%chat cache clear`` deletes it, ``%chat cache
+rewind`` counts requests from the start again (as a fresh kernel does), and ``%chat cache MODE``
+switches the mode. ``%chat restore`` brings back the conversations saved by
 an earlier session.
 """
 
@@ -31,10 +32,14 @@ def _cache_parser() -> CommandParser:
     parser = CommandParser(
         "cache",
         "Record and replay replies: show the recording, prune it to what this kernel used, "
-        "clear it, or set the mode (off, auto, record, replay).",
+        "clear it, rewind (replay from the first recording again, as after a restart), or set "
+        "the mode (off, auto, record, replay).",
     )
     parser.add_argument(
-        "action", nargs="?", default="show", choices=("show", "prune", "clear", *CACHE_MODES)
+        "action",
+        nargs="?",
+        default="show",
+        choices=("show", "prune", "clear", "rewind", *CACHE_MODES),
     )
     return parser
 
@@ -62,6 +67,12 @@ def _cache(session: NotebookSession, argv: list[str]) -> None:
         print(
             f"Kept the {kept} recorded replies this kernel used; removed {removed} "
             f"({recording.path.name})."
+        )
+        return
+    if action == "rewind":
+        recording.rewind()
+        print(
+            "Requests are counted from the start again: the next ones replay the first recordings."
         )
         return
     if action == "clear":
