@@ -103,7 +103,7 @@ def test_a_replay_miss_fails_the_cell_naming_it_and_the_difference(
     _restart(ip, fake_server)
     run(ip, "%chat set cache=replay")
     ip.execution_count = 12
-    result = run(ip, "%%chat -t 0.7\nCapital of France?")
+    result = ip.run_cell("%%chat -t 0.7\nCapital of France?", store_history=True)
     error = result.error_in_exec
     assert isinstance(error, CacheMissError)
     assert str(error).startswith(

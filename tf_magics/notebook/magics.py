@@ -107,9 +107,8 @@ class ChatMagics(Magics):
         try:
             reply = run_turn(self.session, chat, view, text=text, request=request, tools=tools)
         except CacheMissError as error:
-            error.cell = (
-                f"In [{self.session.shell.execution_count}]"  # which cell, for headless logs
-            )
+            if self.session.cell_number is not None:  # which cell, for headless logs
+                error.cell = f"In [{self.session.cell_number}]"
             raise
         if request.output:
             self.session.user_ns[request.output] = reply.text

@@ -69,6 +69,8 @@ class NotebookSession:
         self.loaded = False
         self.keeper = ConversationKeeper(self)
         self._notebook_path = _notebook_path_of(shell)
+        #: The running cell's number (``In [7]``), for messages that must say which cell.
+        self.cell_number: int | None = None
 
     def __repr__(self) -> str:
         return f"<NotebookSession: {len(self.chats)} conversations, {len(self.panels)} panels>"
@@ -80,6 +82,8 @@ class NotebookSession:
         if self.settings not in self.shell.configurables:
             self.shell.configurables.append(self.settings)
         register_notebook_path(self._notebook_path)
+        if not self._watching_cells():
+            self.shell.events.register("pre_run_cell", self._cell_starts)
         self.loaded = True
 
     def detach(self) -> None:
@@ -89,7 +93,17 @@ class NotebookSession:
         if self.settings in self.shell.configurables:
             self.shell.configurables.remove(self.settings)
         unregister_notebook_path(self._notebook_path)
+        if self._watching_cells():
+            self.shell.events.unregister("pre_run_cell", self._cell_starts)
         self.loaded = False
+
+    def _watching_cells(self) -> bool:
+        return self._cell_starts in self.shell.events.callbacks.get("pre_run_cell", [])
+
+    def _cell_starts(self, info: Any) -> None:
+        # The count was already moved on for a cell that is stored in the history.
+        count = self.shell.execution_count
+        self.cell_number = count - 1 if getattr(info, "store_history", False) else count
 
     # -- state --
 
