@@ -246,3 +246,15 @@ def test_the_panel_has_the_recording_controls(ip: Any) -> None:
         assert panel.fields["replay_pace"].widget.value == "recorded"
     finally:
         panel.close()
+
+
+def test_vs_code_names_the_notebook_too(ip: Any, tmp_path: Path, capsys: Any) -> None:
+    ip.user_ns["__session__"] = str(tmp_path / "stale-name.ipynb")  # renamed since the start
+    ip.user_ns["__vsc_ipynb_file__"] = str(tmp_path / "analysis.ipynb")
+    try:
+        run(ip, "%chat cache")
+    finally:
+        ip.user_ns.pop("__session__")
+        ip.user_ns.pop("__vsc_ipynb_file__")
+    out = capsys.readouterr().out
+    assert f"file     {tmp_path / 'analysis.tf_magics.jsonl'} (beside the notebook" in out

@@ -8,6 +8,7 @@ functions. Replay mode never connects anywhere and needs no base URL and no key.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import socket
 from collections.abc import Iterator
@@ -315,3 +316,38 @@ def test_paced_replay_waits_as_the_reply_came_and_fills_the_accumulator(
     assert now[0] == pytest.approx(entry.elapsed)
     assert accumulator.content == "abc" == completion.content
     assert seen == [event for _, event in entry.events]
+
+
+def test_a_request_sent_straight_through_the_client_is_recorded_and_replayed(
+    fake_server: FakeOpenAI, recording: Path
+) -> None:
+    """Structured output and map rows call the client directly: the layer is on the request."""
+    from tf_magics import ChatSettings
+    from tf_magics.client.http import Client
+
+    messages = [{"role": "user", "content": "The city in: 'I live in Lyon.'"}]
+    response_format = {"type": "json_schema", "json_schema": {"name": "city", "schema": {}}}
+
+    async def ask(settings: ChatSettings, schema: dict[str, Any]) -> str:
+        client = Client()
+        try:
+            options = settings.resolve()
+            extra = {**options.extra_body, "response_format": schema}
+            options = dataclasses.replace(options, extra_body=extra)
+            completion = await client.chat(options, messages, ChunkAccumulator())
+            return completion.content
+        finally:
+            await client.aclose()
+
+    fake_server.enqueue(TextReply('{"city": "Lyon"}'))
+    recorder = ChatSettings(
+        base_url=fake_server.base_url, model="m1", cache="record", cache_file=str(recording)
+    )
+    assert asyncio.run(ask(recorder, response_format)) == '{"city": "Lyon"}'
+    assert json.loads(recording.read_text())["request"]["response_format"] == response_format
+    player = ChatSettings(cache="replay", cache_file=str(recording))
+    assert asyncio.run(ask(player, response_format)) == '{"city": "Lyon"}'
+    other = {**response_format, "json_schema": {"name": "country", "schema": {}}}
+    with pytest.raises(CacheMissError, match="response_format changed"):
+        asyncio.run(ask(player, other))
+    assert len(fake_server.chat_requests) == 1
