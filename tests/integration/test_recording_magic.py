@@ -148,6 +148,10 @@ def test_conversations_are_saved_beside_the_notebook_after_each_cell(
         "Paris.",
     ]
     assert fake_server.requests[-1].headers["authorization"] == f"Bearer {KEY}"
+    # A Python cell that talks through the notebook's chats is saved too.
+    run(ip, "import tf_magics\ntf_magics.get_chat('python').ask('From Python?')")
+    names = [c["name"] for c in json.loads(saved.read_text(encoding="utf-8"))["conversations"]]
+    assert names == ["pirate", "default", "python"]
     text = saved.read_text(encoding="utf-8")
     assert KEY not in text and "api_key" not in text and fake_server.base_url not in text
     assert not list(notebook.parent.glob(".*.tmp"))  # written through a renamed temporary file

@@ -84,6 +84,8 @@ class NotebookSession:
         register_notebook_path(self._notebook_path)
         if not self._watching_cells():
             self.shell.events.register("pre_run_cell", self._cell_starts)
+            # Python cells change conversations too (tf_magics.get_chat().ask(...)).
+            self.shell.events.register("post_run_cell", self._cell_ended)
         self.loaded = True
 
     def detach(self) -> None:
@@ -95,6 +97,7 @@ class NotebookSession:
         unregister_notebook_path(self._notebook_path)
         if self._watching_cells():
             self.shell.events.unregister("pre_run_cell", self._cell_starts)
+            self.shell.events.unregister("post_run_cell", self._cell_ended)
         self.loaded = False
 
     def _watching_cells(self) -> bool:
@@ -123,9 +126,16 @@ class NotebookSession:
             chat = self.chats[name] = Chat(settings=self.settings, name=name, confirm=self.confirm)
         return chat
 
+    def _cell_ended(self, result: Any = None) -> None:
+        self._save()
+
     def changed(self) -> None:
         """After a cell, a command or a panel action: save the conversations, update the panels."""
-        warning = self.keeper.save()
+        self._save()
+        self.refresh_panels()
+
+    def _save(self) -> None:
+        warning = self.keeper.save()  # nothing is written when nothing changed
         if warning is not None:
             from IPython.display import display
 
@@ -134,7 +144,6 @@ class NotebookSession:
             display(
                 {"text/html": notes_html([("warning", warning)]), "text/plain": warning}, raw=True
             )
-        self.refresh_panels()
 
     def refresh_panels(self) -> None:
         """Let open panels show changes made by cells (history, system prompt, usage)."""
