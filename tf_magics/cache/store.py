@@ -223,6 +223,8 @@ class RecordingFile:
 
 def problems_line(problems: list[str], path: Path) -> str:
     """One line about skipped lines: how many, and the first few reasons."""
+    if problems and not problems[0].startswith("line "):
+        return f"The recording {path.name}: {problems[0]}; nothing can be replayed from it."
     shown = "; ".join(problems[:_MAX_PROBLEMS_SHOWN])
     more = f"; and {len(problems) - _MAX_PROBLEMS_SHOWN} more" if len(problems) > 3 else ""
     count = len(problems)
@@ -257,6 +259,8 @@ def _read(path: Path) -> tuple[list[Entry], list[str]]:
         text = path.read_bytes().decode("utf-8", errors="replace")
     except FileNotFoundError:
         return [], []
+    except OSError as error:  # unreadable (permissions, a folder): as if empty, and said so
+        return [], [f"the file cannot be read ({error.strerror or type(error).__name__})"]
     entries: list[Entry] = []
     problems: list[str] = []
     for number, line in enumerate(text.split("\n"), 1):

@@ -10,6 +10,7 @@ import pytest
 
 from tf_magics.cache import Entry, RecordingFile, recording_file
 from tf_magics.cache.entry import read_entry
+from tf_magics.cache.store import problems_line
 from tf_magics.events import ContentDelta, ReasoningDelta, ToolCallDelta
 from tf_magics.types import Completion, ToolCall, Usage
 
@@ -201,3 +202,15 @@ def test_summary_counts_entries_by_model(tmp_path: Path) -> None:
 
 def test_one_object_per_path(tmp_path: Path) -> None:
     assert recording_file(tmp_path / "r.jsonl") is recording_file(tmp_path / "." / "r.jsonl")
+
+
+def test_a_file_that_cannot_be_read_is_reported_not_raised(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    path.mkdir()  # a folder where the file should be: reading fails with an OSError
+    file = RecordingFile(path)
+    assert file.refresh() == ["the file cannot be read (Is a directory)"]
+    assert file.find("any", None, 1, wrap=True) is None
+    assert problems_line(file.problems, path) == (
+        "The recording r.jsonl: the file cannot be read (Is a directory); nothing can be "
+        "replayed from it."
+    )
