@@ -221,7 +221,8 @@ class TurnLoop:
                 raise
         # llama-cpp-python answers a streamed request with tools (tool_choice auto) with an empty
         # body: ask again without streaming, and remember not to stream tool rounds there.
-        self.client.cannot_stream_tools.add(options.base_url or "")
+        # The address the request went to: filled in while it was sent when it was deferred.
+        self.client.cannot_stream_tools.add(self.options.base_url or options.base_url or "")
         self.bridge.emit(StreamFallback("the server sent an empty stream for a request with tools"))
         self.reply.notes.append(
             "tool rounds sent without streaming (the server cannot stream them)"
