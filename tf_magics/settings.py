@@ -32,7 +32,7 @@ from traitlets import Bool, Dict, Float, Int, List, TraitError, TraitType, Unico
 from traitlets.config import Configurable
 
 from ._public import public
-from .cache import cache_mode, layer_for
+from .cache.mode import cache_mode
 from .client.request import ChatHook, DeferredStep, RequestOptions
 from .credentials import Endpoint, resolve_endpoint
 from .errors import ConfigurationError
@@ -60,7 +60,11 @@ def _recording(
         For an endpoint that must be refused now, or a bad ``TF_MAGICS_CACHE``.
     """
     mode, _ = cache_mode(values["cache"], env)
-    hook = layer_for(mode, cache_file=values["cache_file"], pace=values["replay_pace"], env=env)
+    hook: ChatHook | None = None
+    if mode != "off":
+        from .cache.layer import layer_for  # the layer and its file are loaded when first used
+
+        hook = layer_for(mode, cache_file=values["cache_file"], pace=values["replay_pace"], env=env)
     if mode == "replay":
         # Nothing is ever sent: no key is needed (none is checked, none travels along).
         return Endpoint(endpoint.base_url, endpoint.source), hook, ()

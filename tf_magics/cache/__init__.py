@@ -21,25 +21,32 @@ module                    job
 ``replay``                recording a reply's events, and playing them back
 ``layer``                 :class:`RecordReplay`, the hook: modes, lookups, recording
 ``location``              where the file is: beside the notebook, or the working directory
+``mode``                  the mode in force (the setting, or ``TF_MAGICS_CACHE``)
 ========================  ================================================================
+
+The package imports its modules when a name is first used, so loading the extension costs
+nothing while the mode is ``off``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from .canonical import canonical_request, request_key
-from .entry import Entry
-from .layer import MODE_ENV, CacheMode, RecordReplay, cache_mode
-from .location import (
-    CACHE_FILE_ENV,
-    Location,
-    locate,
-    notebook_path,
-    register_notebook_path,
-    unregister_notebook_path,
-)
-from .store import RecordingFile, RecordingSummary, recording_file
+if TYPE_CHECKING:
+    from .canonical import canonical_request, request_key
+    from .entry import Entry
+    from .layer import RecordReplay, layer_for
+    from .location import (
+        CACHE_FILE_ENV,
+        Location,
+        locate,
+        notebook_path,
+        register_notebook_path,
+        unregister_notebook_path,
+    )
+    from .mode import MODE_ENV, CacheMode, cache_mode
+    from .store import RecordingFile, RecordingSummary, recording_file
 
 __all__ = [
     "CACHE_FILE_ENV",
@@ -61,12 +68,36 @@ __all__ = [
     "unregister_notebook_path",
 ]
 
+# Imported when first asked for (``%load_ext`` must stay instant): name -> its module.
+_MODULES = {
+    "CACHE_FILE_ENV": "location",
+    "MODE_ENV": "mode",
+    "CacheMode": "mode",
+    "Entry": "entry",
+    "Location": "location",
+    "RecordReplay": "layer",
+    "RecordingFile": "store",
+    "RecordingSummary": "store",
+    "cache_mode": "mode",
+    "canonical_request": "canonical",
+    "layer_for": "layer",
+    "locate": "location",
+    "notebook_path": "location",
+    "recording_file": "store",
+    "register_notebook_path": "location",
+    "request_key": "canonical",
+    "unregister_notebook_path": "location",
+}
 
-def layer_for(
-    mode: CacheMode, *, cache_file: str | None, pace: str, env: Mapping[str, str]
-) -> RecordReplay | None:
-    """The record/replay layer for a request, or ``None`` when the mode is ``off``."""
-    if mode == "off":
-        return None
-    location = locate(cache_file, env)
-    return RecordReplay(mode, recording_file(location.recording), paced=pace == "recorded")
+
+def __getattr__(name: str) -> Any:
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tf_magics.cache' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

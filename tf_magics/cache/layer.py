@@ -21,47 +21,28 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 from tf_magics.client import ChunkAccumulator, RequestOptions
 from tf_magics.client.request import SendLive
-from tf_magics.errors import CacheMissError, ConfigurationError
+from tf_magics.errors import CacheMissError
 from tf_magics.events import Event, Notice
-from tf_magics.options import CACHE_MODES, LOCAL_SOURCE
+from tf_magics.options import LOCAL_SOURCE
 from tf_magics.types import Completion
 
 from .canonical import canonical_request, request_key
 from .differences import closest, describe_differences
 from .entry import Entry
+from .location import locate
+from .mode import CacheMode
 from .replay import EventRecorder, replay
-from .store import RecordingFile, problems_line
+from .store import RecordingFile, problems_line, recording_file
 
-__all__ = ["MODE_ENV", "CacheMode", "RecordReplay", "cache_mode"]
+__all__ = ["RecordReplay", "layer_for"]
 
-MODE_ENV = "TF_MAGICS_CACHE"
-CacheMode = Literal["off", "auto", "record", "replay"]
 _FINISHED = ("done", "finished", "complete")
 _QUESTION_CHARS = 50
-
-
-def cache_mode(setting: str, env: Mapping[str, str]) -> tuple[CacheMode, str]:
-    """The mode in force and what set it: ``TF_MAGICS_CACHE`` wins over the setting.
-
-    Raises
-    ------
-    ConfigurationError
-        When the environment variable holds something else than a mode.
-    """
-    raw = (env.get(MODE_ENV) or "").strip()
-    if raw:
-        if raw.lower() not in CACHE_MODES:
-            raise ConfigurationError(
-                f"{MODE_ENV} must be one of {', '.join(CACHE_MODES)}, got {raw[:30]!r}."
-            )
-        return raw.lower(), MODE_ENV  # type: ignore[return-value]
-    mode = setting if setting in CACHE_MODES else "off"
-    return mode, "ChatSettings.cache"  # type: ignore[return-value]
 
 
 class RecordReplay:
@@ -200,6 +181,16 @@ class RecordReplay:
             differences=tuple(differences),
             path=str(self.file.path),
         )
+
+
+def layer_for(
+    mode: CacheMode, *, cache_file: str | None, pace: str, env: Mapping[str, str]
+) -> RecordReplay | None:
+    """The record/replay layer for a request, or ``None`` when the mode is ``off``."""
+    if mode == "off":
+        return None
+    location = locate(cache_file, env)
+    return RecordReplay(mode, recording_file(location.recording), paced=pace == "recorded")
 
 
 def _entry(

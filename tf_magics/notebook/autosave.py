@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from tf_magics.cache import Location, locate
+from tf_magics.cache.location import Location, locate
 from tf_magics.errors import ConfigurationError
 
 from .saved_conversations import Snapshot, describe, dump_text, read_snapshot, write_atomically

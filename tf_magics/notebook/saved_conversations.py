@@ -15,7 +15,6 @@ import calendar
 import contextlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -74,6 +73,8 @@ def write_atomically(path: Path, text: str) -> None:
     OSError
         When the folder cannot be written.
     """
+    import tempfile  # written rarely: not worth importing when the extension loads
+
     descriptor, temporary = tempfile.mkstemp(
         prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
     )

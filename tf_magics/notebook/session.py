@@ -13,10 +13,8 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from tf_magics.cache import register_notebook_path, unregister_notebook_path
+from tf_magics.cache.location import register_notebook_path, unregister_notebook_path
 from tf_magics.settings import ChatSettings
-
-from .autosave import ConversationKeeper
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
@@ -24,6 +22,8 @@ if TYPE_CHECKING:
     from tf_magics.chat import Chat
     from tf_magics.reply import Reply
     from tf_magics.tools import Tool
+
+    from .autosave import ConversationKeeper
 
 __all__ = ["NotebookSession", "Refreshable", "discard_session", "session_for"]
 
@@ -67,10 +67,19 @@ class NotebookSession:
         self.panels: list[Refreshable] = []
         self.last_reply: Reply | None = None
         self.loaded = False
-        self.keeper = ConversationKeeper(self)
+        self._keeper: ConversationKeeper | None = None
         self._notebook_path = _notebook_path_of(shell)
         #: The running cell's number (``In [7]``), for messages that must say which cell.
         self.cell_number: int | None = None
+
+    @property
+    def keeper(self) -> ConversationKeeper:
+        """Saves the conversations beside the notebook and brings them back (made on first use)."""
+        if self._keeper is None:
+            from .autosave import ConversationKeeper  # not needed to load the extension
+
+            self._keeper = ConversationKeeper(self)
+        return self._keeper
 
     def __repr__(self) -> str:
         return f"<NotebookSession: {len(self.chats)} conversations, {len(self.panels)} panels>"
@@ -127,7 +136,8 @@ class NotebookSession:
         return chat
 
     def _cell_ended(self, result: Any = None) -> None:
-        self._save()
+        if self.chats:  # nothing to save before the first conversation
+            self._save()
 
     def changed(self) -> None:
         """After a cell, a command or a panel action: save the conversations, update the panels."""
