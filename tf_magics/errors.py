@@ -18,6 +18,7 @@ instead of a traceback, and still fails the cell so Run All and papermill stop.
     ├── TurnInProgressError       a conversation is already waiting for a reply
     ├── BudgetExceededError       a request whose worst case does not fit the spending cap
     ├── BatchError                a batch job that cannot be submitted, followed or collected
+    ├── CacheMissError            replay mode: the request is not in the recording (nothing sent)
     └── APIError                  anything the server or the network did
         ├── APIConnectionError    could not reach the base URL
         │   └── APITimeoutError   connect/read timed out
@@ -64,6 +65,7 @@ __all__ = [
     "BatchError",
     "BatchUnsupportedError",
     "BudgetExceededError",
+    "CacheMissError",
     "ConfigurationError",
     "ContextLengthError",
     "EmptyStreamError",
@@ -208,6 +210,41 @@ class TurnInProgressError(TFMagicsError, RuntimeError):
 
 class BatchError(TFMagicsError):
     """A batch job cannot be submitted, followed or collected (it says why, and what to do)."""
+
+
+class CacheMissError(TFMagicsError, LookupError):
+    """Replay mode: a request is not in the recording file, so it cannot be answered.
+
+    Nothing was sent: replay mode never touches the network. The message names what differs
+    from the closest recorded request.
+
+    Attributes
+    ----------
+    differences
+        What differs from the closest recorded request, one short phrase each
+        (``"temperature 0.7 vs 0"``, ``"the system prompt changed"``).
+    path
+        The recording file that was searched.
+    cell
+        Which notebook cell sent the request (``"In [7]"``), when the notebook layer knows it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        differences: tuple[str, ...] = (),
+        path: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.differences = differences
+        self.path = path
+        self.cell: str | None = None
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return f"{self.cell}: {text}" if self.cell else text
 
 
 class APIError(TFMagicsError):

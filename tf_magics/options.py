@@ -28,7 +28,9 @@ from ._text import truncate
 from .errors import ConfigurationError
 
 __all__ = [
+    "CACHE_MODES",
     "LOCAL",
+    "LOCAL_SOURCE",
     "OPTIONS",
     "Option",
     "OptionKind",
@@ -39,11 +41,17 @@ __all__ = [
 
 #: A base URL of ``"local"`` asks for the embedded local model server.
 LOCAL = "local"
+#: The ``base_url_source`` of requests sent to the embedded local model.
+LOCAL_SOURCE = "the built-in local model"
+
+#: The record/replay modes of ``ChatSettings.cache`` (see :mod:`tf_magics.cache`).
+CACHE_MODES = ("off", "auto", "record", "replay")
 
 OptionKind = Literal["float", "int", "bool", "str", "strings", "mapping"]
 #: The panel control an option gets: a slider that can be left unset, a whole number, a seed
-#: (blank = random), tags (a list of strings) or a toggle.
-Widget = Literal["slider", "whole", "seed", "tags", "toggle", "cap", "prices"]
+#: (blank = random), tags (a list of strings), a toggle, a choice among ``choices``, a cap
+#: (blank = none) or prices by model.
+Widget = Literal["slider", "whole", "seed", "tags", "toggle", "choice", "cap", "prices"]
 
 #: Request fields that the client itself writes; ``extra_body`` may not replace them.
 RESERVED_BODY_KEYS = frozenset(
@@ -86,6 +94,8 @@ class Option:
         Where a slider rests while the value is unset (the usual server default).
     validator
         Extra checks after the type and range checks (returns the value to keep).
+    choices
+        For a ``str`` option: the only values it takes (compared without case or spaces).
     """
 
     name: str
@@ -101,6 +111,7 @@ class Option:
     label: str | None = None
     resting: float | None = None
     validator: Callable[[Any], Any] | None = None
+    choices: tuple[str, ...] = ()
 
     @property
     def nullable(self) -> bool:
@@ -193,6 +204,13 @@ def _check_str(spec: Option, value: Any) -> str | None:
     if not isinstance(value, str):
         raise spec._fail(value, "a string")
     text = value.strip()
+    if spec.choices:
+        choice = text.lower()
+        if choice not in spec.choices:
+            raise ConfigurationError(
+                f"{spec.name} must be one of {', '.join(spec.choices)}, got {truncate(text, 40)!r}."
+            )
+        return choice
     return text or None if spec.nullable else text
 
 
@@ -626,6 +644,41 @@ OPTIONS: tuple[Option, ...] = (
         "Show images from the web in replies. Off: they are shown as links, so a reply cannot "
         "make the notebook load an address of its choosing when it renders.",
         default=False,
+    ),
+    # -- record and replay (tf_magics.cache) --
+    Option(
+        "cache",
+        "str",
+        "Record and replay replies: off; auto (answer a request recorded before from the file, "
+        "send and record the others); record (always send, record); replay (never touch the "
+        "network). The TF_MAGICS_CACHE environment variable wins.",
+        default="off",
+        widget="choice",
+        label="Recording",
+        choices=CACHE_MODES,
+    ),
+    Option(
+        "replay_pace",
+        "str",
+        "How a recorded reply is replayed: instant, or at the pace it was recorded.",
+        default="instant",
+        widget="choice",
+        label="Replay",
+        choices=("instant", "recorded"),
+    ),
+    Option(
+        "cache_file",
+        "str",
+        "The recording file (default: beside the notebook, <notebook>.tf_magics.jsonl; where the "
+        "notebook's path is unknown, tf_magics.jsonl in the working directory). The "
+        "TF_MAGICS_CACHE_FILE environment variable wins.",
+    ),
+    Option(
+        "autosave",
+        "bool",
+        "Save the named conversations beside the notebook after each turn, so %chat restore "
+        "brings them back after a kernel restart (never a key or a setting).",
+        default=True,
     ),
 )
 

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from ._public import publish
 from .cost import Price, cost_of
-from .types import Completion, FinishKind, ToolResult, Usage
+from .types import Completion, FinishKind, Replayed, ToolResult, Usage
 
 __all__ = ["Reply", "StopReason"]
 
@@ -103,11 +103,16 @@ class Reply:
 
     @property
     def cost(self) -> float | None:
-        """What the turn cost (every request, tool rounds included); ``None`` when unknown."""
-        usages = [c.usage for c in self.completions]
-        if self.price is None or not usages or any(u is None for u in usages):
+        """What the turn cost (every request, tool rounds included); ``None`` when unknown.
+
+        Replayed requests cost nothing: a reply replayed whole costs ``0.0``.
+        """
+        live = [c.usage for c in self.completions if not c.replayed]
+        if self.completions and not live:
+            return 0.0
+        if self.price is None or not live or any(u is None for u in live):
             return None
-        return sum(cost_of(u, self.price) or 0.0 for u in usages)
+        return sum(cost_of(u, self.price) or 0.0 for u in live)
 
     @property
     def model(self) -> str | None:
@@ -116,6 +121,19 @@ class Reply:
             if completion.model:
                 return completion.model
         return None
+
+    @property
+    def replayed(self) -> Replayed | None:
+        """Where the reply was recorded, when it was replayed (the last replayed request)."""
+        for completion in reversed(self.completions):
+            if completion.replayed is not None:
+                return completion.replayed
+        return None
+
+    @property
+    def replayed_requests(self) -> int:
+        """How many of the turn's requests were answered from a recording."""
+        return sum(completion.replayed is not None for completion in self.completions)
 
     @property
     def finish_reason(self) -> str | None:
@@ -175,6 +193,7 @@ class Reply:
             ],
             "stopped": self.stopped,
             "notes": list(self.notes),
+            "replayed": self.replayed_requests or None,
         }
 
     def _repr_markdown_(self) -> str:

@@ -33,7 +33,8 @@ from traitlets.config import Configurable
 
 from ._public import public
 from .budget import caps_for, environment_budget
-from .client.request import RequestOptions
+from .cache.mode import cache_mode
+from .client.request import ChatHook, DeferredStep, RequestOptions
 from .cost import parse_price
 from .credentials import Endpoint, resolve_endpoint
 from .errors import ConfigurationError
@@ -48,6 +49,42 @@ _WIRE = tuple(spec for spec in OPTIONS if spec.wire)
 
 def _is_blank(value: str | None) -> bool:
     return value is None or not value.strip()
+
+
+def _recording(
+    endpoint: Endpoint, values: dict[str, Any], env: Mapping[str, str]
+) -> tuple[Endpoint, ChatHook | None, tuple[DeferredStep, ...]]:
+    """The record/replay layer of a request, and what its mode makes of the endpoint.
+
+    Raises
+    ------
+    ConfigurationError
+        For an endpoint that must be refused now, or a bad ``TF_MAGICS_CACHE``.
+    """
+    mode, _ = cache_mode(values["cache"], env)
+    hook: ChatHook | None = None
+    if mode != "off":
+        from .cache.layer import layer_for  # the layer and its file are loaded when first used
+
+        hook = layer_for(mode, cache_file=values["cache_file"], pace=values["replay_pace"], env=env)
+    if mode == "replay":
+        # Nothing is ever sent: no key is needed (none is checked, none travels along).
+        return Endpoint(endpoint.base_url, endpoint.source), hook, ()
+    if mode == "auto" and endpoint.problem is not None:
+        # Only a request that is not in the recording needs the endpoint: refuse that one.
+        return endpoint, hook, (_refuse(endpoint),)
+    endpoint.check()
+    return endpoint, hook, ()
+
+
+def _refuse(endpoint: Endpoint) -> DeferredStep:
+    """A deferred step that refuses to send, for why ``endpoint`` must not be used."""
+
+    async def refuse(options: RequestOptions) -> RequestOptions:
+        endpoint.check()
+        return options
+
+    return refuse
 
 
 def _trait(spec: Option) -> TraitType[Any, Any]:
@@ -182,7 +219,7 @@ class ChatSettings(Configurable):
             allow_http_key=values["allow_http_key"],
             env=env,
         )
-        endpoint.check()
+        endpoint, hook, deferred = _recording(endpoint, values, env)
         if environment_budget().problem is not None:
             raise ConfigurationError(str(environment_budget().problem))
         model = values["model"] or (env.get("TOKEN_FACTORY_MODEL") or "").strip() or None
@@ -209,6 +246,8 @@ class ChatSettings(Configurable):
             prices={name: parse_price(p) for name, p in values["prices"].items()},
             caps=caps_for(values["budget"], values["budget_tokens"], values["currency"] or "$"),
             schema_retries=values["schema_retries"],
+            hook=hook,
+            deferred=deferred,
         )
 
     def _value(self, spec: Option) -> Any:
@@ -240,4 +279,9 @@ class ChatSettings(Configurable):
         for spec in OPTIONS:
             if spec.name not in data and (spec.wire or spec.flags):
                 data[spec.name] = getattr(self, spec.name)
+        try:
+            mode, source = cache_mode(self.cache, env or os.environ)
+            data["cache"] = mode if source == "ChatSettings.cache" else f"{mode} (from {source})"
+        except ConfigurationError as error:
+            data["cache"] = f"refused: {error}"
         return data

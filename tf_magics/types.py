@@ -21,6 +21,7 @@ __all__ = [
     "Ending",
     "FinishKind",
     "Message",
+    "Replayed",
     "Role",
     "ToolCall",
     "ToolResult",
@@ -189,6 +190,32 @@ class ToolCall:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """Where a replayed reply was recorded (see :mod:`tf_magics.cache`).
+
+    Attributes
+    ----------
+    recorded_at
+        When it was recorded (seconds since the epoch).
+    model
+        The model that produced it, as its server reported it.
+    server
+        The server it came from: ``"local"`` for the built-in model, else its address (never
+        credentials).
+    model_note
+        A word about the model (the built-in demo model says so).
+    file
+        The recording file it was read from.
+    """
+
+    recorded_at: float
+    model: str | None = None
+    server: str | None = None
+    model_note: str | None = None
+    file: str | None = None
+
+
 @dataclass(slots=True)
 class Completion:
     """One assistant message as the server produced it (one request, one round).
@@ -209,6 +236,8 @@ class Completion:
         Token counts, or ``None`` if the server did not report them.
     ended
         How the response ended (see :data:`Ending`).
+    replayed
+        Where it was recorded, when it came from a recording instead of a server.
     """
 
     content: str = ""
@@ -220,6 +249,7 @@ class Completion:
     usage: Usage | None = None
     ended: Ending = "incomplete"
     refusal: str | None = None
+    replayed: Replayed | None = None
 
     @property
     def finish_kind(self) -> FinishKind | None:

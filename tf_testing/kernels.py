@@ -106,6 +106,11 @@ class KernelSession:
         run.reply = self.client.get_shell_msg(timeout=timeout)
         return run
 
+    def restart(self) -> None:
+        """Restart the kernel (a new process, same environment), as the front end's button does."""
+        self.manager.restart_kernel(now=True)
+        self.client.wait_for_ready(timeout=60)
+
     def close(self) -> None:
         """Stop the client's channels and the kernel (at once, without a polite shutdown)."""
         self.client.stop_channels()
@@ -113,10 +118,21 @@ class KernelSession:
 
 
 @contextmanager
-def kernel_session() -> Iterator[KernelSession]:
-    """Start a fresh kernel (python3 kernelspec of this environment) and stop it afterwards."""
+def kernel_session(
+    *, env: dict[str, str] | None = None, cwd: str | None = None
+) -> Iterator[KernelSession]:
+    """Start a fresh kernel (python3 kernelspec of this environment) and stop it afterwards.
+
+    ``env`` replaces the kernel's environment and ``cwd`` is its working directory (a front end
+    starts a notebook's kernel in the notebook's folder, with ``JPY_SESSION_NAME`` naming it).
+    """
     manager = KernelManager(kernel_name="python3")
-    manager.start_kernel()
+    options: dict[str, Any] = {}
+    if env is not None:
+        options["env"] = env
+    if cwd is not None:
+        options["cwd"] = cwd
+    manager.start_kernel(**options)
     session = KernelSession(manager)
     try:
         yield session

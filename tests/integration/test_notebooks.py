@@ -1,13 +1,23 @@
-"""The notebooks in ``notebooks/`` run headless against the local model, and read well when saved.
+"""The notebooks in ``notebooks/`` run headless, live and replayed, and read well when saved.
 
-Each notebook is executed with nbclient in a fresh ``python3`` kernel whose environment names no API
-key and no base URL, so the first ``%%chat`` must start the embedded local model by the default path
-(the ``[local]`` extra; skipped without it unless ``TF_MAGICS_REQUIRE_ALL=1``). Any cell error fails
-the test, and a few outputs per notebook are checked for what its lesson shows.
+Each notebook runs twice, with nbclient in a fresh ``python3`` kernel whose environment names no API
+key and no base URL, from a copy in a temporary folder (so a run leaves nothing in the checkout):
 
-The committed notebooks carry the outputs of a real run; the fast tests below check that they do,
-and that no output gives away a machine's paths. To refresh those outputs after changing a notebook
-(or the magic), run from the repository's root::
+- **live**: the first ``%%chat`` must start the embedded local model by the default path (the
+  ``[local]`` extra; skipped without it unless ``TF_MAGICS_REQUIRE_ALL=1``);
+- **replayed**: with ``TF_MAGICS_CACHE=replay`` and no model server at all (the local model could
+  not even start: its file points nowhere, and the test asserts it never ran), every reply comes
+  from the recording committed beside the notebook (``<name>.tf_magics.jsonl``) and must be the
+  one the committed notebook shows.
+
+Any cell error fails the test, and a few outputs per notebook are checked for what its lesson shows.
+The kernel is told the notebook's path (``JPY_SESSION_NAME``, as JupyterLab does), so the recording
+is found beside it.
+
+The committed notebooks carry the outputs of a real run, recorded in the same run as their
+recordings; the fast tests below check that they do, that the two agree, and that nothing gives
+away a machine's paths or a key. To record the notebooks again after changing one (or the magic),
+run from the repository's root (the local model answers; the old recording is replaced)::
 
     .venv/bin/python -m tests.integration.test_notebooks            # every notebook
     .venv/bin/python -m tests.integration.test_notebooks 02-tools   # names containing 02-tools
@@ -18,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -29,6 +40,7 @@ import nbformat
 import pytest
 
 from tests.paths import REPO_ROOT
+from tf_magics.cache import RecordingFile
 from tf_testing.model_server import require_local_extra
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
@@ -50,6 +62,13 @@ ENDPOINT_VARIABLES = (
     "OPENAI_API_KEY",
     "OPENAI_BASE_URL",
     "TF_MAGICS_LOCAL_MODEL",
+    "TF_MAGICS_CACHE",
+    "TF_MAGICS_CACHE_FILE",
+)
+#: A cell added to a replayed run: the local model server must never have started.
+SERVER_CHECK = (
+    "import tf_magics.local\n"
+    "print('local model server started:', tf_magics.local.local_server_running())"
 )
 REPLY_MIMETYPES = {"text/plain", "text/markdown", "text/html"}
 LOCAL_FOOTER = "tiny local demo model"
@@ -79,21 +98,44 @@ def kernel_environment(ipython_dir: str) -> dict[str, str]:
     return env
 
 
-def execute_notebook(path: Path) -> Notebook:
-    """Run a notebook top to bottom in a fresh ``python3`` kernel; raise on the first cell error."""
+def recording_of(path: Path) -> Path:
+    """The recording committed beside a notebook."""
+    return path.with_name(path.stem + ".tf_magics.jsonl")
+
+
+def execute_notebook(
+    path: Path, *, mode: str = "off", cells: tuple[str, ...] = (), env: dict[str, str] | None = None
+) -> tuple[Notebook, str]:
+    """Run a copy of a notebook top to bottom in a fresh kernel; raise on the first cell error.
+
+    The copy runs in a temporary folder with the notebook's recording beside it (except in
+    ``record`` mode, which starts a new one), in the record/replay ``mode``, with ``cells``
+    appended. Returns the executed notebook and the recording's text after the run.
+    """
     from nbclient import NotebookClient
 
-    notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(
-        notebook,
-        timeout=CELL_TIMEOUT,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(path.parent)}},
-        record_timing=False,
-    )
-    with tempfile.TemporaryDirectory(prefix="tf_magics-ipython-") as ipython_dir:
-        client.execute(env=kernel_environment(ipython_dir))
-    return notebook
+    with tempfile.TemporaryDirectory(prefix="tf_magics-lesson-") as folder:
+        copy = Path(folder) / path.name
+        shutil.copyfile(path, copy)
+        if mode != "record" and recording_of(path).exists():
+            shutil.copyfile(recording_of(path), recording_of(copy))
+        notebook = nbformat.read(copy, as_version=4)
+        notebook.cells += [nbformat.v4.new_code_cell(source) for source in cells]
+        client = NotebookClient(
+            notebook,
+            timeout=CELL_TIMEOUT,
+            kernel_name="python3",
+            resources={"metadata": {"path": folder}},
+            record_timing=False,
+        )
+        with tempfile.TemporaryDirectory(prefix="tf_magics-ipython-") as ipython_dir:
+            kernel_env = kernel_environment(ipython_dir)
+            # As JupyterLab and Notebook 7 do: the kernel learns which notebook it runs.
+            kernel_env.update(JPY_SESSION_NAME=str(copy), TF_MAGICS_CACHE=mode, **(env or {}))
+            client.execute(env=kernel_env)
+        recorded = recording_of(copy)
+        text = recorded.read_text(encoding="utf-8") if recorded.exists() else ""
+    return notebook, text
 
 
 # -- reading outputs -----------------------------------------------------------------------------
@@ -296,6 +338,41 @@ CHECKS: dict[str, Callable[[Notebook], None]] = {
 }
 
 
+# -- the recordings ------------------------------------------------------------------------------
+
+
+def answers(cell: Any) -> list[str]:
+    """What a ``%%chat`` cell's reply says: its rendered answers and its tool blocks.
+
+    Not the footer or the notes: they say how long the reply took, and that it was replayed.
+    """
+    data = reply_output(cell)
+    html = data["text/html"]
+    block = r'(?=<div class="tf-magics-|<details class="tf-magics-|</div>\Z)'
+    texts = re.findall(r'<div class="tf-magics-content">(.*?)</div>' + block, html, re.S)
+    # "[tool] ✓ name(arguments) — done in 0.01 s" then "→ result": all but the time.
+    tools = re.findall(r"^\[tool\] (.*?)(?: in [\d.]+ s)?\n\s+→ (.*)$", data["text/plain"], re.M)
+    return texts + [" → ".join(found) for found in tools]
+
+
+def check_recording(path: Path, notebook: Notebook, text: str) -> None:
+    """The recording is readable, holds nothing private, and matches the notebook's replies."""
+    file = RecordingFile(recording_of(path))
+    entries = file.entries
+    assert entries, f"{recording_of(path).name} is missing or empty"
+    assert file.problems == [], file.problems
+    found = MACHINE_PATH.search(text)
+    assert found is None, (
+        f"the recording shows a path: {text[found.start() - 60 : found.end() + 60]}"
+    )
+    assert "authorization" not in text.lower() and "api_key" not in text.lower()
+    assert {entry.server for entry in entries} == {"local"}
+    recorded = [entry.completion.content for entry in entries]
+    for cell in chat_cells(notebook):
+        plain = reply_output(cell)["text/plain"]
+        assert any(r and r in plain for r in recorded), f"not in the recording: {plain[:200]!r}"
+
+
 # -- tests ---------------------------------------------------------------------------------------
 
 
@@ -319,6 +396,12 @@ def test_committed_notebook_carries_the_outputs_of_a_clean_run(path: Path) -> No
     CHECKS[path.name](notebook)
 
 
+@pytest.mark.parametrize("path", NOTEBOOK_PATHS, ids=_ids(NOTEBOOK_PATHS))
+def test_committed_notebook_ships_with_its_recording(path: Path) -> None:
+    notebook = nbformat.read(path, as_version=4)
+    check_recording(path, notebook, recording_of(path).read_text(encoding="utf-8"))
+
+
 @pytest.fixture
 def local_model() -> None:
     require_local_extra()
@@ -331,31 +414,54 @@ def local_model() -> None:
 def test_notebook_runs_headless_against_the_local_model(path: Path, local_model: None) -> None:
     for name in ENDPOINT_VARIABLES[:5]:
         assert name not in os.environ  # conftest cleared them; the kernel inherits that
-    notebook = execute_notebook(path)
+    notebook, _ = execute_notebook(path, mode="off")
     check_ran_cleanly(notebook)
     check_no_machine_paths(notebook)
     check_chat_replies(notebook)
     CHECKS[path.name](notebook)
 
 
-# -- refreshing the committed outputs ------------------------------------------------------------
+@pytest.mark.kernel
+@pytest.mark.timeout(CELL_TIMEOUT * 3)
+@pytest.mark.parametrize("path", NOTEBOOK_PATHS, ids=_ids(NOTEBOOK_PATHS))
+def test_notebook_replays_its_recording_with_no_model_server(path: Path, tmp_path: Path) -> None:
+    committed = nbformat.read(path, as_version=4)
+    nowhere = str(tmp_path / "no-model-here.gguf")  # starting the local model would fail
+    notebook, text = execute_notebook(
+        path, mode="replay", cells=(SERVER_CHECK,), env={"TF_MAGICS_LOCAL_MODEL": nowhere}
+    )
+    assert text == recording_of(path).read_text(encoding="utf-8")  # replay writes nothing
+    assert text_of(notebook.cells[-1]).strip() == "local model server started: False"
+    notebook.cells.pop()
+    check_ran_cleanly(notebook)
+    check_no_machine_paths(notebook)
+    check_chat_replies(notebook)
+    CHECKS[path.name](notebook)
+    for before, after in zip(chat_cells(committed), chat_cells(notebook), strict=True):
+        assert answers(after) == answers(before) and answers(after), after.source[:60]
+        assert "↺ replayed, recorded " in reply_output(after)["text/plain"]
+
+
+# -- recording the notebooks again ---------------------------------------------------------------
 
 
 def _refresh(paths: list[Path]) -> Iterator[str]:
-    """Execute each notebook, check it like the tests do, and save it with its outputs."""
+    """Run each notebook in record mode, check it as the tests do, save it and its recording."""
     for path in paths:
         began = time.monotonic()
-        notebook = execute_notebook(path)
+        notebook, text = execute_notebook(path, mode="record")
         check_ran_cleanly(notebook)
         check_no_machine_paths(notebook)
         check_chat_replies(notebook)
         CHECKS[path.name](notebook)
+        recording_of(path).write_text(text, encoding="utf-8")
+        check_recording(path, notebook, text)
         nbformat.write(notebook, path)
-        yield f"{path.name}: {time.monotonic() - began:.1f} s"
+        yield f"{path.name}: {time.monotonic() - began:.1f} s, {len(text.splitlines())} replies"
 
 
 def main(argv: list[str]) -> int:
-    """Refresh the committed outputs of the notebooks whose names contain any of ``argv``."""
+    """Record again the notebooks whose names contain any of ``argv`` (all by default)."""
     for name in ENDPOINT_VARIABLES:
         os.environ.pop(name, None)
     paths = [p for p in NOTEBOOK_PATHS if not argv or any(a in p.name for a in argv)]

@@ -142,3 +142,21 @@ def test_unknown_override_is_refused() -> None:
 def test_summary_says_when_the_local_model_will_be_used() -> None:
     assert ChatSettings().summary(env={})["base_url"].startswith("local: the built-in demo model")
     assert ChatSettings(base_url="local").summary(env={})["base_url"].startswith("local:")
+
+
+def test_a_setting_with_choices_takes_only_those() -> None:
+    settings = ChatSettings(cache=" Replay ")
+    assert settings.cache == "replay"
+    with pytest.raises(TraitError, match="cache must be one of off, auto, record, replay"):
+        settings.cache = "sometimes"
+    with pytest.raises(ConfigurationError, match="replay_pace must be one of instant, recorded"):
+        settings.resolve(replay_pace="fast")
+
+
+def test_replay_mode_sends_no_key_and_refuses_nothing() -> None:
+    env = {"TOKEN_FACTORY_API_KEY": "sk-secret", "TF_MAGICS_CACHE": "replay"}
+    options = ChatSettings().resolve(env=env)
+    assert options.api_key is None and options.hook is not None and options.hook.offline
+    with pytest.raises(ConfigurationError, match="TOKEN_FACTORY_BASE_URL"):
+        ChatSettings().resolve(env={"TOKEN_FACTORY_API_KEY": "sk-secret"})
+    assert ChatSettings().resolve(env={}).hook is None  # off: no layer at all

@@ -20,7 +20,6 @@ import httpx
 
 from tf_magics._text import redact
 from tf_magics._version import __version__
-from tf_magics.budget import kernel_ledger
 from tf_magics.cost import Price
 from tf_magics.errors import (
     APIConnectionError,
@@ -40,6 +39,7 @@ from .models import ModelInfo, parse_models
 from .request import ApiKey, RequestOptions, encode_body
 from .response_format import LAST_FORM, apply_form, describe_fallback, is_rejection
 from .retry import RetryableFailure, retry_after, should_retry, with_retries
+from .spending import within_cap
 from .stream_reader import broken_stream, read_json, read_stream
 
 __all__ = ["MAX_CONNECTIONS", "Client"]
@@ -144,8 +144,8 @@ class Client:
         :mod:`~tf_magics.client.response_format`; the reply is not checked here). With ``gate``,
         every attempt on the wire is made inside ``gate.attempt()``.
 
-        The request counts against the kernel's spending cap (:mod:`tf_magics.budget`): its worst
-        case is reserved before it is sent, and what it used is recorded after.
+        A request sent counts against the spending cap (:mod:`~tf_magics.client.spending`). One
+        with a ``ChatHook`` (record/replay) goes to the hook, which answers it or sends it.
 
         Raises
         ------
@@ -154,27 +154,31 @@ class Client:
         APIError
             Any failure; stream failures carry the partial reply in ``partial``.
         """
-        _require_base_url(options)
         extra: dict[str, Any] = {}
         if tools:
             extra["tools"] = tools
         if tool_choice is not None:
             extra["tool_choice"] = tool_choice
-        worst = _body(options, messages, extra, False, response_format, 0)  # the largest form
-        price = self.price_for(options)
-        ledger = kernel_ledger()
-        held = ledger.reserve(options.caps, worst, options.max_tokens, price, options.model or "?")
-        completion: Completion | None = None
-        try:
-            completion = await self._send_chat(
-                options, messages, extra, accumulator, on_event, response_format, gate
+
+        async def live(ready: RequestOptions, sink: EventSink | None) -> Completion:
+            # With a hook, ``ready`` is normally ready already: what is left costs nothing.
+            ready = await ready.ready()
+            worst = _body(ready, messages, extra, False, response_format, 0)  # the largest form
+            return await within_cap(
+                ready,
+                worst,
+                self.price_for(ready),
+                accumulator,
+                lambda: self._send_chat(
+                    ready, messages, dict(extra), accumulator, sink, response_format, gate
+                ),
             )
-            return completion
-        finally:
-            produced = completion or accumulator.completion(ended="incomplete")
-            spoken = len(produced.content) + len(produced.reasoning)
-            spoken += sum(len(call.arguments) for call in produced.tool_calls)
-            ledger.settle(held, produced.usage, price, produced=(spoken + 3) // 4)
+
+        if options.hook is None:
+            return await live(options, on_event)
+        # The key of a recording: the request in its first form, whatever the server took.
+        body = _body(options, messages, extra, False, response_format, 0)
+        return await options.hook.exchange(options, body, accumulator, on_event, live)
 
     def price_for(self, options: RequestOptions) -> Price | None:
         """The price of a request's model: the settings', else what its server publishes."""

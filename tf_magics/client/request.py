@@ -1,7 +1,12 @@
 """One request, fully resolved: :class:`RequestOptions`, the JSON body it becomes, and its key.
 
 Every path that talks to a server (a turn, a tool round, a structured reply, a row of ``map``)
-builds its body here, so what is sent never depends on which feature sent it. The API key travels
+builds its body here, so what is sent never depends on which feature sent it. For the same
+reason, a request may carry a :class:`ChatHook`: a layer that sees every chat request at the
+client's boundary, body built, and decides whether it goes to the network at all (the
+record/replay cache of :mod:`tf_magics.cache` is one). Steps that only a request going to the
+network needs (starting the local model, asking the server for its default model) can be
+``deferred`` until the hook lets it through. The API key travels
 as an :class:`ApiKey`, whose repr and str never show it: a traceback that prints the locals of a
 frame (``%xmode Verbose``) cannot put the key into a notebook.
 """
@@ -9,15 +14,29 @@ frame (``%xmode Verbose``) cannot put the key into a notebook.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tf_magics._text import exception_text
 from tf_magics.budget import Caps
 from tf_magics.cost import Price
 from tf_magics.errors import ConfigurationError
 
-__all__ = ["ApiKey", "RequestOptions", "encode_body"]
+if TYPE_CHECKING:
+    from tf_magics.events import Event
+    from tf_magics.types import Completion
+
+    from .chunks import ChunkAccumulator
+
+__all__ = ["ApiKey", "ChatHook", "DeferredStep", "RequestOptions", "SendLive", "encode_body"]
+
+#: A step run on a request's options just before it goes to the network (see
+#: :attr:`RequestOptions.deferred`).
+DeferredStep = Callable[["RequestOptions"], Awaitable["RequestOptions"]]
+#: What a :class:`ChatHook` calls to send the request for real: the options made ready, and
+#: where the events go; returns the reply.
+SendLive = Callable[["RequestOptions", "Callable[[Event], None] | None"], Awaitable["Completion"]]
 
 
 class ApiKey:
@@ -53,6 +72,29 @@ class ApiKey:
         return hash(self._value)
 
 
+class ChatHook(Protocol):
+    """A layer every chat request passes through at the client's boundary.
+
+    :meth:`tf_magics.client.http.Client.chat` builds the request body, then hands it to the
+    hook instead of sending it; the hook either answers by itself (events into ``on_event``,
+    deltas folded into ``accumulator``, like a server would) or calls ``send``.
+    """
+
+    @property
+    def offline(self) -> bool:
+        """True when the hook never lets a request reach the network."""
+
+    async def exchange(
+        self,
+        options: RequestOptions,
+        body: dict[str, Any],
+        accumulator: ChunkAccumulator,
+        on_event: Callable[[Event], None] | None,
+        send: SendLive,
+    ) -> Completion:
+        """Answer one request (``body`` is the JSON body that would be sent)."""
+
+
 @dataclass(frozen=True)
 class RequestOptions:
     """Fully resolved settings for one request (a typed snapshot, safe to pass around).
@@ -64,6 +106,11 @@ class RequestOptions:
         :mod:`tf_magics.credentials`).
     withheld_key
         When a configured key was *not* sent to this base URL: one line that says which and why.
+    hook
+        A layer the request passes through before the network (record/replay), or ``None``.
+    deferred
+        Steps to run on these options only if the request really goes to the network
+        (:meth:`ready`): filling in the endpoint can wait until a hook lets the request through.
     """
 
     base_url: str | None
@@ -86,6 +133,8 @@ class RequestOptions:
     prices: dict[str, Price] = field(default_factory=dict)
     caps: Caps = field(default_factory=Caps)
     schema_retries: int = 1
+    hook: ChatHook | None = field(default=None, repr=False, compare=False)
+    deferred: tuple[DeferredStep, ...] = field(default=(), repr=False, compare=False)
 
     def price(self, published: dict[str, Price] | None = None) -> Price | None:
         """The price of this request's model: the settings' price, else the server's."""
@@ -93,6 +142,13 @@ class RequestOptions:
         if model in self.prices:
             return self.prices[model]
         return (published or {}).get(model)
+
+    async def ready(self) -> RequestOptions:
+        """These options with the :attr:`deferred` steps run (in order), ready to be sent."""
+        options = replace(self, deferred=())
+        for step in self.deferred:
+            options = replace(await step(options), deferred=())
+        return options
 
     @property
     def key_source(self) -> str | None:

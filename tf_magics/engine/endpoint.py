@@ -1,8 +1,9 @@
 """Where a request goes when the settings leave it open: the local model, the server's model.
 
-Two gaps are filled just before a turn's first request: no base URL (or ``local``) means the
-embedded local model server, started on first use; no model means the server's first model from
-``GET /models``, said once per server.
+Two gaps are filled just before a turn's first request goes to the network: no base URL (or
+``local``) means the embedded local model server, started on first use; no model means the
+server's first model from ``GET /models``, said once per server. A request in replay mode
+(:mod:`tf_magics.cache`) never goes to the network, so neither happens for it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING
 from tf_magics.client import RequestOptions
 from tf_magics.errors import ConfigurationError
 from tf_magics.events import Notice
-from tf_magics.options import LOCAL
+from tf_magics.options import LOCAL, LOCAL_SOURCE
 
 if TYPE_CHECKING:
     from tf_magics.client.http import Client
@@ -24,8 +25,10 @@ from .private_loop import Bridge
 
 __all__ = ["LOCAL_SOURCE", "default_model", "local_endpoint", "model_price"]
 
-#: The ``base_url_source`` of requests sent to the embedded local model.
-LOCAL_SOURCE = "the built-in local model"
+
+def _offline(options: RequestOptions) -> bool:
+    """Replay mode: no server is started or asked anything."""
+    return options.hook is not None and options.hook.offline
 
 
 async def local_endpoint(bridge: Bridge, options: RequestOptions) -> RequestOptions:
@@ -36,7 +39,7 @@ async def local_endpoint(bridge: Bridge, options: RequestOptions) -> RequestOpti
     ConfigurationError
         When nothing is configured and the ``[local]`` extra is not installed.
     """
-    if options.base_url not in (None, LOCAL):
+    if options.base_url not in (None, LOCAL) or _offline(options):
         return options
     from tf_magics import local
 
@@ -60,7 +63,7 @@ async def default_model(
     client: Client, options: RequestOptions, note: Callable[[str], None]
 ) -> RequestOptions:
     """``options`` with the server's first model when none is set (``note`` says so, once)."""
-    if options.model:
+    if options.model or _offline(options):
         return options
     base_url = options.base_url or ""
     models = client.models_cache.get(base_url)

@@ -1,4 +1,4 @@
-"""Starting a turn for a chat: the endpoint filled in, the loop built from the settings, run.
+"""Starting a turn for a chat: the loop built from the settings, and run.
 
 :class:`~tf_magics.Chat` calls :func:`start_turn` for every ``ask``/``aask``; the loop itself is
 :class:`~tf_magics.engine.turn.TurnLoop`.
@@ -13,7 +13,6 @@ from tf_magics.client import RequestOptions
 from tf_magics.conversation import Conversation
 from tf_magics.reply import Reply
 
-from .endpoint import local_endpoint
 from .private_loop import Bridge
 from .turn import TurnLoop
 
@@ -46,7 +45,6 @@ async def start_turn(
     ``holder["turn"]`` receives the loop as soon as it exists, so the caller can read what was
     kept after an interrupt.
     """
-    options = await local_endpoint(bridge, options)
     turn = TurnLoop(
         client=client,
         conversation=conversation,

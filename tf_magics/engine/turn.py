@@ -35,7 +35,7 @@ from tf_magics.events import (
 from tf_magics.reply import Reply, StopReason
 from tf_magics.types import Completion, ToolResult
 
-from .endpoint import LOCAL_SOURCE, default_model, model_price
+from .endpoint import LOCAL_SOURCE, default_model, local_endpoint, model_price
 from .private_loop import Bridge
 from .structured import StructuredCheck
 
@@ -138,19 +138,17 @@ class TurnLoop:
         return self.reply
 
     async def _prepare(self) -> None:
-        """Fill in what the request still lacks, and say what the user should know first."""
-        self.options = await default_model(self.client, self.options, self.note)
-        self.reply.requested_model = self.options.model
-        self.reply.price = await model_price(self.client, self.options)
+        """Fill in what the request still lacks, and say what the user should know first.
+
+        With a record/replay layer on the request, the endpoint (the local model server, the
+        server's default model) is filled in only when a request really goes to the network.
+        """
         self.reply.currency = self.options.caps.currency
         self.reply.priced = bool(self.options.prices) or self.options.caps.money is not None
-        self.reply.key_source = self.options.key_source
-        if self.options.base_url_source == LOCAL_SOURCE:
-            from tf_magics.local import LOCAL_MODEL_DESCRIPTION
-
-            self.reply.model_note = LOCAL_MODEL_DESCRIPTION
-        if self.options.withheld_key and self.options.api_key is None:
-            self.note(self.options.withheld_key, "warning")
+        if self.options.hook is None:
+            self.options = await self._resolve(self.options)
+        else:
+            self.options = replace(self.options, deferred=(*self.options.deferred, self._resolve))
         max_turns, max_tokens = self.history_limit
         if max_turns is not None or max_tokens is not None:
             # The new question is not in the history yet: leave room for it.
@@ -161,6 +159,27 @@ class TurnLoop:
             )
             if report:
                 self.note(str(report))
+
+    async def _resolve(self, options: RequestOptions) -> RequestOptions:
+        """``options`` with the endpoint filled in; the turn's later requests reuse it."""
+        options = await local_endpoint(self.bridge, options)
+        options = await default_model(self.client, options, self.note)
+        self.reply.requested_model = options.model
+        self.reply.key_source = options.key_source
+        self.reply.price = await model_price(self.client, options)
+        if options.base_url_source == LOCAL_SOURCE:
+            from tf_magics.local import LOCAL_MODEL_DESCRIPTION
+
+            self.reply.model_note = LOCAL_MODEL_DESCRIPTION
+        if options.withheld_key and options.api_key is None:
+            self.note(options.withheld_key, "warning")
+        # Later rounds of this turn go to the same place without asking again.
+        self.options = replace(
+            options,
+            stream=self.options.stream,
+            deferred=(),
+        )
+        return options
 
     async def _answer(self) -> None:
         """Run the rounds; with a schema, check the answer and ask again when it does not fit."""
@@ -175,10 +194,11 @@ class TurnLoop:
 
     async def _rounds(self, first: int = 1) -> None:
         tools = self.registry.schemas() if self.registry is not None else []
-        base_url = self.options.base_url or ""
         last = first + self.options.max_tool_rounds - 1
         for round_number in range(first, last + 1):
             stream = self.options.stream
+            # Read each round: a deferred endpoint is known after the first request sent.
+            base_url = self.options.base_url or ""
             if tools and stream and base_url in self.client.cannot_stream_tools:
                 stream = False
             completion = await self._request(round_number, tools, stream)
@@ -187,7 +207,8 @@ class TurnLoop:
                 self.reply.time_to_first_token = self.clock() - self._start
             self.bridge.emit(CompletionDone(completion))
             self.reply.completions.append(completion)
-            cost = cost_of(completion.usage, self.reply.price)
+            # A replayed reply cost nothing this time.
+            cost = 0.0 if completion.replayed else cost_of(completion.usage, self.reply.price)
             self.conversation.add_assistant(completion, cost=cost)
             self.reply.text = completion.content
             if not completion.tool_calls:
@@ -232,7 +253,8 @@ class TurnLoop:
                 raise
         # llama-cpp-python answers a streamed request with tools (tool_choice auto) with an empty
         # body: ask again without streaming, and remember not to stream tool rounds there.
-        self.client.cannot_stream_tools.add(options.base_url or "")
+        # The address the request went to: filled in while it was sent when it was deferred.
+        self.client.cannot_stream_tools.add(self.options.base_url or options.base_url or "")
         self.bridge.emit(StreamFallback("the server sent an empty stream for a request with tools"))
         self.reply.notes.append(
             "tool rounds sent without streaming (the server cannot stream them)"

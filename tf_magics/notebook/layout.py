@@ -8,6 +8,7 @@ these. Model output and tool results are untrusted and always go through :func:`
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,7 @@ from tf_magics.cost import format_money
 from tf_magics.events import Notice, Retrying, StreamFallback
 from tf_magics.render import escape
 from tf_magics.reply import Reply
-from tf_magics.types import ToolCall, ToolResult, Usage
+from tf_magics.types import Replayed, ToolCall, ToolResult, Usage
 
 __all__ = [
     "ToolBlock",
@@ -24,6 +25,7 @@ __all__ = [
     "footer_text",
     "notes_html",
     "reasoning_html",
+    "replay_text",
     "status_line_html",
     "waiting_words",
 ]
@@ -218,14 +220,15 @@ def footer_text(
 ) -> str:
     """The footer line: model, tokens in/out, time, tokens/s, conversation total."""
     model = reply.model or reply.requested_model or "model not reported"
-    note = model_note or reply.model_note
+    replayed = reply.replayed
+    note = model_note or reply.model_note or (replayed.model_note if replayed else None)
     if note and reply.requested_model:
         model = reply.requested_model  # the local server reports its file path instead
     if model.endswith(".gguf"):
         model = model.replace("\\", "/").rsplit("/", 1)[-1]
     parts = [f"{model} ({note})" if note else model]
     parts.append(_usage_text(reply.usage))
-    if reply.cost is not None:
+    if reply.cost is not None and (reply.cost > 0 or reply.priced):
         parts.append(format_money(reply.cost, reply.currency))
     elif reply.priced and reply.usage is not None:
         parts.append(f"cost unknown (no price for {model})")
@@ -243,7 +246,20 @@ def footer_text(
         parts.append(total)
     if reply.key_source:
         parts.append(f"key: {reply.key_source}")
+    if replayed is not None:
+        parts.append(replay_text(reply, replayed))
     return " · ".join(parts)
+
+
+def replay_text(reply: Reply, replayed: Replayed) -> str:
+    """Where a replayed reply comes from: ``replayed, recorded 2025-06-01 09:30 UTC from X``."""
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(replayed.recorded_at))
+    source = replayed.model or "a model that did not say its name"
+    if replayed.server and replayed.server != "local":
+        source += f" at {replayed.server}"
+    rounds, replayed_rounds = len(reply.completions), reply.replayed_requests
+    what = "replayed" if replayed_rounds == rounds else f"{replayed_rounds} of {rounds} replayed"
+    return f"↺ {what}, recorded {when} from {source}"
 
 
 def notes_html(notes: list[tuple[str, str]]) -> str:

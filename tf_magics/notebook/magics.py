@@ -28,6 +28,9 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import magic_arguments
 
+from tf_magics.errors import CacheMissError
+from tf_magics.events import Notice
+
 from .flags import CellRequest, cell_arguments, option_arguments, parse_cell_line
 from .interpolate import interpolate
 from .session import NotebookSession
@@ -69,7 +72,7 @@ class ChatMagics(Magics):
             try:
                 return run_line_command(self.session, line)
             finally:
-                self.session.refresh_panels()
+                self.session.changed()
         request = parse_cell_line(self.chat.parser, line, "%%chat")
         text = cell.strip("\n")
         if not text.strip():
@@ -87,7 +90,7 @@ class ChatMagics(Magics):
         try:
             self._send(text, request)
         finally:
-            self.session.refresh_panels()
+            self.session.changed()
         return None
 
     @line_magic
@@ -107,9 +110,17 @@ class ChatMagics(Magics):
             chat.system = request.system
         schema = self._schema(request.schema)
         view = make_view(chat, request.overrides, structured=schema is not None)
-        reply = run_turn(
-            self.session, chat, view, text=text, request=request, tools=tools, schema=schema
-        )
+        earlier = self.session.keeper.earlier_notice()
+        if earlier is not None:
+            view.handle(Notice(earlier))  # shown under the reply, with its other notes
+        try:
+            reply = run_turn(
+                self.session, chat, view, text=text, request=request, tools=tools, schema=schema
+            )
+        except CacheMissError as error:
+            if self.session.cell_number is not None:  # which cell, for headless logs
+                error.cell = f"In [{self.session.cell_number}]"
+            raise
         if request.output:
             structured = schema is not None
             self.session.user_ns[request.output] = reply.value if structured else reply.text

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from tf_magics.cache.location import register_notebook_path, unregister_notebook_path
 from tf_magics.settings import ChatSettings
 
 if TYPE_CHECKING:
@@ -21,6 +23,8 @@ if TYPE_CHECKING:
     from tf_magics.cost import MapEstimate
     from tf_magics.reply import Reply
     from tf_magics.tools import Tool
+
+    from .autosave import ConversationKeeper
 
 __all__ = ["NotebookSession", "Refreshable", "discard_session", "session_for"]
 
@@ -53,6 +57,8 @@ class NotebookSession:
         The open control panels, refreshed after every cell.
     last_reply
         The reply of the last turn run from the notebook (a cell, a retry, a panel button).
+    keeper
+        Saves the conversations beside the notebook and brings them back (``%chat restore``).
     """
 
     def __init__(self, shell: InteractiveShell) -> None:
@@ -62,6 +68,19 @@ class NotebookSession:
         self.panels: list[Refreshable] = []
         self.last_reply: Reply | None = None
         self.loaded = False
+        self._keeper: ConversationKeeper | None = None
+        self._notebook_path = _notebook_path_of(shell)
+        #: The running cell's number (``In [7]``), for messages that must say which cell.
+        self.cell_number: int | None = None
+
+    @property
+    def keeper(self) -> ConversationKeeper:
+        """Saves the conversations beside the notebook and brings them back (made on first use)."""
+        if self._keeper is None:
+            from .autosave import ConversationKeeper  # not needed to load the extension
+
+            self._keeper = ConversationKeeper(self)
+        return self._keeper
 
     def __repr__(self) -> str:
         return f"<NotebookSession: {len(self.chats)} conversations, {len(self.panels)} panels>"
@@ -72,6 +91,11 @@ class NotebookSession:
         """Make the settings configurable (``%config ChatSettings...``) while loaded."""
         if self.settings not in self.shell.configurables:
             self.shell.configurables.append(self.settings)
+        register_notebook_path(self._notebook_path)
+        if not self._watching_cells():
+            self.shell.events.register("pre_run_cell", self._cell_starts)
+            # Python cells change conversations too (tf_magics.get_chat().ask(...)).
+            self.shell.events.register("post_run_cell", self._cell_ended)
         self.loaded = True
 
     def detach(self) -> None:
@@ -80,7 +104,19 @@ class NotebookSession:
             panel.close()
         if self.settings in self.shell.configurables:
             self.shell.configurables.remove(self.settings)
+        unregister_notebook_path(self._notebook_path)
+        if self._watching_cells():
+            self.shell.events.unregister("pre_run_cell", self._cell_starts)
+            self.shell.events.unregister("post_run_cell", self._cell_ended)
         self.loaded = False
+
+    def _watching_cells(self) -> bool:
+        return self._cell_starts in self.shell.events.callbacks.get("pre_run_cell", [])
+
+    def _cell_starts(self, info: Any) -> None:
+        # The count was already moved on for a cell that is stored in the history.
+        count = self.shell.execution_count
+        self.cell_number = count - 1 if getattr(info, "store_history", False) else count
 
     # -- state --
 
@@ -100,6 +136,26 @@ class NotebookSession:
             chat = self.chats[name] = Chat(settings=self.settings, name=name, confirm=self.confirm)
             chat.confirm_spend = self.confirm_spend
         return chat
+
+    def _cell_ended(self, result: Any = None) -> None:
+        if self.chats:  # nothing to save before the first conversation
+            self._save()
+
+    def changed(self) -> None:
+        """After a cell, a command or a panel action: save the conversations, update the panels."""
+        self._save()
+        self.refresh_panels()
+
+    def _save(self) -> None:
+        warning = self.keeper.save()  # nothing is written when nothing changed
+        if warning is not None:
+            from IPython.display import display
+
+            from .layout import notes_html
+
+            display(
+                {"text/html": notes_html([("warning", warning)]), "text/plain": warning}, raw=True
+            )
 
     def refresh_panels(self) -> None:
         """Let open panels show changes made by cells (history, system prompt, usage)."""
@@ -132,6 +188,26 @@ class NotebookSession:
         except (StdinNotImplementedError, EOFError, RuntimeError):
             return None
         return answer.strip().lower() in ("y", "yes")
+
+
+def _notebook_path_of(shell: InteractiveShell) -> Callable[[], str | None]:
+    """A function that reads the notebook's path from the shell's namespace, as front ends set it.
+
+    VS Code sets ``__vsc_ipynb_file__``; ipykernel copies JupyterLab's and Notebook 7's
+    ``JPY_SESSION_NAME`` into ``__session__``.
+    """
+    reference = weakref.ref(shell)
+
+    def notebook_path() -> str | None:
+        alive = reference()
+        namespace = getattr(alive, "user_ns", None) or {}
+        for name in ("__vsc_ipynb_file__", "__session__"):
+            value = namespace.get(name)
+            if isinstance(value, str) and value.strip():
+                return value
+        return None
+
+    return notebook_path
 
 
 # One session per shell, kept while the shell lives (so unloading the extension loses nothing).

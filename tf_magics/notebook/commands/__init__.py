@@ -5,6 +5,7 @@ module                    commands
 ========================  ================================================================
 ``conversation``          history, reset, undo, retry, system, trim, usage, conversations
 ``files``                 save, load, export
+``recording``             cache (record and replay), restore
 ``settings``              models, settings, set, unset, local, panel
 ``tools``                 tools
 ``batch``                 batch (list, status, collect, cancel Batch API jobs)
@@ -20,7 +21,7 @@ from IPython.core.error import UsageError
 
 from tf_magics.render import escape
 
-from . import batch, conversation, files, settings, tools
+from . import batch, conversation, files, recording, settings, tools
 from .base import Command, CommandParser, show
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ COMMANDS: dict[str, Command] = {
     **settings.COMMANDS,
     **files.COMMANDS,
     **tools.COMMANDS,
+    **recording.COMMANDS,
     **batch.COMMANDS,
 }
 _ALIASES = {"new": "reset", "clear": "reset", "model": "models", "config": "settings"}

@@ -270,8 +270,8 @@ class ChatPanel(ConversationSide):
     # -- keeping up --
 
     def _changed(self) -> None:
-        """Show a change this panel made (conversation, tools) in every panel."""
-        self.session.refresh_panels()
+        """Show a change this panel made (conversation, tools) in every panel, and save it."""
+        self.session.changed()
         if self not in self.session.panels:
             self.refresh()
 

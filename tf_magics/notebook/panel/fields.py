@@ -17,6 +17,7 @@ from tf_magics.options import Option
 
 __all__ = [
     "CapField",
+    "ChoiceField",
     "FieldInputError",
     "OptionalSlider",
     "PricesField",
@@ -310,6 +311,19 @@ class PricesField(SettingField):
         return prices
 
 
+class ChoiceField(SettingField):
+    """One of a few named values (the option's ``choices``)."""
+
+    def __init__(self, option: Option) -> None:
+        widget = widgets.Dropdown(
+            options=list(option.choices),
+            description=option.title,
+            style={"description_width": "auto"},
+            layout=_layout(width="auto", margin="0 0 0 12px"),
+        )
+        super().__init__(option, widget)
+
+
 _FIELDS: dict[str, type[SettingField]] = {
     "slider": OptionalSlider,
     "whole": WholeField,
@@ -318,6 +332,7 @@ _FIELDS: dict[str, type[SettingField]] = {
     "toggle": ToggleField,
     "cap": CapField,
     "prices": PricesField,
+    "choice": ChoiceField,
 }
 
 
