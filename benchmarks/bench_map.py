@@ -47,6 +47,7 @@ SETUP = """\
 %load_ext tf_magics
 %config ChatSettings.base_url = {url!r}
 %config ChatSettings.model = 'fake-model'
+%config ChatSettings.confirm_map_rows = 0
 from benchmarks.map_kernel_side import Label, MemoryProbe, make_rows, sequential, unbounded_gather
 rows = make_rows({rows})
 warmup = rows.head(50)

@@ -11,8 +11,6 @@ import dataclasses
 import inspect
 from dataclasses import dataclass, field
 
-import docstring_parser
-
 __all__ = ["Docs", "own_docstring", "parse_docstring"]
 
 
@@ -28,6 +26,9 @@ def parse_docstring(text: str) -> Docs:
     """The summary and parameter descriptions of a docstring (unparseable: all summary)."""
     if not text.strip():
         return Docs()
+    # Imported on first use: loading the extension must stay light (no tool described yet).
+    import docstring_parser
+
     try:
         parsed = docstring_parser.parse(text)
     except docstring_parser.ParseError:
