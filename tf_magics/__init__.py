@@ -10,6 +10,7 @@ The public API is what this module exports (:data:`__all__`); every exported nam
 package / module          job
 ========================  ================================================================
 ``chat``                  :class:`Chat`: the Python face (``ask``, ``aask``, ``retry``...)
+``context``               notebook values summarised for the model (``context=``, ``--with``)
 ``conversation``          the message list and its rules
 ``settings``, ``options`` what to send: the settings object, generated from the options table
 ``reply``, ``types``,     the values that cross layers, and what a turn reports as it runs
@@ -38,11 +39,13 @@ from .errors import (
     APIError,
     APIStatusError,
     APITimeoutError,
+    AttachmentError,
     AuthenticationError,
     BadRequestError,
     ConfigurationError,
     ContextLengthError,
     EmptyStreamError,
+    ImagesNotSupportedError,
     IncompleteStreamError,
     RateLimitError,
     ServerError,
@@ -60,6 +63,7 @@ from .errors import (
 from .events import (
     CompletionDone,
     ContentDelta,
+    ContextAttached,
     Event,
     Notice,
     ReasoningDelta,
@@ -69,7 +73,10 @@ from .events import (
     ToolCallDelta,
     ToolCallFinished,
     ToolCallStarted,
+    VariantEvent,
 )
+from .attachment import Attachment
+from .preview import Preview
 from .reply import Reply
 from .types import Completion, Message, ToolCall, ToolResult, Usage
 
@@ -77,7 +84,9 @@ if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
     from .chat import Chat
+    from .context import Source
     from .conversation import Conversation
+    from .engine.compare import Comparison
     from .notebook import get_chat
     from .notebook.panel import panel
     from .settings import ChatSettings
@@ -88,27 +97,34 @@ __all__ = [
     "APIError",
     "APIStatusError",
     "APITimeoutError",
+    "Attachment",
+    "AttachmentError",
     "AuthenticationError",
     "BadRequestError",
     "Chat",
     "ChatSettings",
+    "Comparison",
     "Completion",
     "CompletionDone",
     "ConfigurationError",
     "ContentDelta",
+    "ContextAttached",
     "ContextLengthError",
     "Conversation",
     "EmptyStreamError",
     "Event",
+    "ImagesNotSupportedError",
     "IncompleteStreamError",
     "Message",
     "Notice",
+    "Preview",
     "RateLimitError",
     "ReasoningDelta",
     "Reply",
     "RequestStarted",
     "Retrying",
     "ServerError",
+    "Source",
     "StreamError",
     "StreamFallback",
     "StreamInterrupted",
@@ -128,6 +144,7 @@ __all__ = [
     "TurnInProgressError",
     "Usage",
     "ValidationError",
+    "VariantEvent",
     "__version__",
     "default_registry",
     "get_chat",
@@ -141,7 +158,9 @@ __all__ = [
 _LAZY = {
     "Chat": "chat",
     "ChatSettings": "settings",
+    "Comparison": "engine.compare",
     "Conversation": "conversation",
+    "Source": "context",
     "Tool": "tools",
     "ToolRegistry": "tools",
     "default_registry": "tools",

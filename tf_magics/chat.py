@@ -11,16 +11,24 @@ Everything the ``%%chat`` magic does goes through here, so a script or a test ca
 
 ``ask`` runs the request on tf_magics' private event loop and serves the turn's observer (tokens,
 tool calls) on the calling thread; ``aask`` runs on the caller's loop. Both return a
-:class:`~tf_magics.Reply`.
+:class:`~tf_magics.Reply`. ``context=[df, fig]`` attaches values to the question (summarised by
+:mod:`tf_magics.context`); :meth:`Chat.preview` shows the request without sending it, and
+:meth:`Chat.compare` sends one question to several models or temperatures at once.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._public import public
+from .attachment import Attachment
+
+# The helpers live with the mixin (which needs them too); their old names stay for this module.
+from .chat_context import ContextMixin
+from .chat_context import tool_choice_value as _tool_choice
+from .chat_context import with_tools as _with_tools
 from .client import ModelInfo, RequestOptions
 from .client.http import Client
 from .conversation import Conversation, Turn
@@ -29,7 +37,6 @@ from .engine import (
     DirectBridge,
     TurnLoop,
     TurnObserver,
-    interrupted_error,
     local_endpoint,
     observer_for,
     run_blocking,
@@ -60,7 +67,7 @@ def shared_client() -> Client:
 
 
 @public
-class Chat:
+class Chat(ContextMixin):
     """A conversation with an OpenAI-compatible model.
 
     Parameters
@@ -161,6 +168,7 @@ class Chat:
         history: bool = True,
         tools: Iterable[Callable[..., Any]] | None = None,
         tool_choice: Any = None,
+        context: Any = None,
         **overrides: Any,
     ) -> Reply:
         """Send ``text`` as the next user message and wait for the whole reply.
@@ -182,6 +190,8 @@ class Chat:
         tool_choice
             ``"auto"``, ``"none"``, ``"required"``, a tool name, or an OpenAI ``tool_choice``
             object; applies to the first request of the turn.
+        context
+            Values to attach: values, ``(name, value)`` pairs or a dict (:mod:`tf_magics.context`).
         **overrides
             Settings for this call only (``temperature=0``, ``model=...``...).
 
@@ -196,22 +206,14 @@ class Chat:
             On any failure; API errors carry the partial ``reply``. Ctrl-C raises
             :class:`~tf_magics.errors.StreamInterrupted` after keeping the partial reply.
         """
-        _check_text(text)
-        options = self._options(overrides)
+        options, question = self._question(text, context, overrides)
         watcher = observer_for(observer, on_event)
         holder: dict[str, TurnLoop] = {}
 
         def make(bridge: Bridge) -> Coroutine[Any, Any, Reply]:
-            return self._turn(text, bridge, options, history, tools, tool_choice, holder)
+            return self._turn(text, bridge, options, history, tools, tool_choice, holder, question)
 
-        try:
-            return run_blocking(make, watcher)
-        except KeyboardInterrupt:
-            turn = holder.get("turn")
-            if turn is None:
-                raise
-            self.last_reply = turn.reply
-            raise interrupted_error(turn) from None
+        return self._blocking(make, watcher, holder)
 
     async def aask(
         self,
@@ -222,13 +224,13 @@ class Chat:
         history: bool = True,
         tools: Iterable[Callable[..., Any]] | None = None,
         tool_choice: Any = None,
+        context: Any = None,
         **overrides: Any,
     ) -> Reply:
         """Async version of :meth:`ask` (same parameters), for ``await`` in a cell or a script."""
-        _check_text(text)
-        options = self._options(overrides)
+        options, question = self._question(text, context, overrides)
         bridge = DirectBridge(observer_for(observer, on_event))
-        return await self._turn(text, bridge, options, history, tools, tool_choice, {})
+        return await self._turn(text, bridge, options, history, tools, tool_choice, {}, question)
 
     async def send(self, text: str, **kwargs: Any) -> Reply:
         """Deprecated name of :meth:`aask` (the ``a`` prefix marks the async methods)."""
@@ -241,11 +243,11 @@ class Chat:
         """Regenerate the last reply: forget the last turn and send its question again.
 
         Takes the keyword arguments of :meth:`ask`; if the new attempt fails, the old turn is
-        put back.
+        put back. The question's attachments are sent again as they were.
         """
         turn = self._pop_last_turn()
         try:
-            return self.ask(turn.user.content if turn.user else "", **kwargs)
+            return self.ask(**_resend(turn), **kwargs)
         except BaseException:
             self._restore(turn)
             raise
@@ -254,7 +256,7 @@ class Chat:
         """Async version of :meth:`retry`."""
         turn = self._pop_last_turn()
         try:
-            return await self.aask(turn.user.content if turn.user else "", **kwargs)
+            return await self.aask(**_resend(turn), **kwargs)
         except BaseException:
             self._restore(turn)
             raise
@@ -311,6 +313,7 @@ class Chat:
         tools: Iterable[Callable[..., Any]] | None,
         tool_choice: Any,
         holder: dict[str, TurnLoop],
+        question: Mapping[str, Any] | None = None,
     ) -> Reply:
         conversation = self.conversation
         if not history:
@@ -328,6 +331,7 @@ class Chat:
                     tool_choice=_tool_choice(tool_choice),
                     confirm=self.confirm,
                     holder=holder,
+                    **(question or {}),  # its attachments and the secret scanner
                 )
             finally:
                 if "turn" in holder:
@@ -356,16 +360,6 @@ class Chat:
         await self.aclose()
 
 
-def _with_tools(registry: ToolRegistry, extra: Iterable[Callable[..., Any]] | None) -> ToolRegistry:
-    """The chat's tools, plus functions offered for one call only."""
-    if extra is None:
-        return registry
-    combined = registry.copy()
-    for function in extra:
-        combined.add(function)
-    return combined
-
-
 def _registry(tools: Any) -> ToolRegistry:
     from .tools import ToolRegistry, default_registry
 
@@ -379,16 +373,9 @@ def _registry(tools: Any) -> ToolRegistry:
     return registry
 
 
-def _check_text(text: Any) -> None:
-    if not isinstance(text, str):
-        raise ConfigurationError(
-            f"The message must be text (a str), not {type(text).__name__}.",
-            hint="Pass the question as a string, e.g. chat.ask('What is a p-value?').",
-        )
-
-
-def _tool_choice(choice: Any) -> Any:
-    """Accept a bare tool name as shorthand for forcing that tool."""
-    if isinstance(choice, str) and choice not in ("auto", "none", "required"):
-        return {"type": "function", "function": {"name": choice}}
-    return choice
+def _resend(turn: Turn) -> dict[str, Any]:
+    """A retry's question, with its attachments exactly as they were sent."""
+    if turn.user is None:
+        return {"text": ""}
+    parts = turn.user.parts
+    return {"text": turn.user.content, "context": Attachment.from_parts(parts) if parts else None}

@@ -10,11 +10,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ._public import publish
+from .attachment import Attachment
 from .types import Completion, ToolCall, ToolResult
 
 __all__ = [
     "CompletionDone",
     "ContentDelta",
+    "ContextAttached",
     "Event",
     "Notice",
     "ReasoningDelta",
@@ -24,6 +26,7 @@ __all__ = [
     "ToolCallDelta",
     "ToolCallFinished",
     "ToolCallStarted",
+    "VariantEvent",
 ]
 
 
@@ -63,6 +66,13 @@ class Notice:
 
     text: str
     kind: Literal["info", "warning", "progress"] = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class ContextAttached:
+    """Notebook values were attached to the question, as they are sent (secrets masked)."""
+
+    attachments: tuple[Attachment, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,9 +121,18 @@ class ToolCallFinished:
     result: ToolResult
 
 
+@dataclass(frozen=True, slots=True)
+class VariantEvent:
+    """An event of one variant of a comparison (``variant`` counts from 0)."""
+
+    variant: int
+    event: Event
+
+
 Event = (
     RequestStarted
     | Notice
+    | ContextAttached
     | Retrying
     | StreamFallback
     | ContentDelta
@@ -122,6 +141,7 @@ Event = (
     | CompletionDone
     | ToolCallStarted
     | ToolCallFinished
+    | VariantEvent
 )
 
 

@@ -14,6 +14,7 @@ from functools import reduce
 from typing import Any, Literal
 
 from ._public import publish
+from .attachment import Attachment
 from .types import Completion, FinishKind, ToolResult, Usage
 
 __all__ = ["Reply", "StopReason"]
@@ -51,6 +52,8 @@ class Reply:
         The model the request named (the server may report another name).
     key_source
         Where the API key sent with the turn came from (``None``: no key was sent).
+    attachments
+        The values attached to the question, as they were sent (secrets masked).
     """
 
     text: str = ""
@@ -65,6 +68,7 @@ class Reply:
     model_note: str | None = None
     requested_model: str | None = None
     key_source: str | None = None
+    attachments: list[Attachment] = field(default_factory=list)
 
     def __str__(self) -> str:
         return self.text

@@ -125,18 +125,9 @@ class Client:
         APIError
             Any failure; stream failures carry the partial reply in ``partial``.
         """
-        extra: dict[str, Any] = {}
-        if tools:
-            extra["tools"] = tools
-        if tool_choice is not None:
-            extra["tool_choice"] = tool_choice
         base_url = _require_base_url(options)
-        use_stream_options = (
-            options.stream and options.include_usage and base_url not in self.rejects_stream_options
-        )
-        if use_stream_options:
-            extra["stream_options"] = {"include_usage": True}
-        body = options.request_body(messages, **extra)
+        body = self.request_body(options, messages, tools=tools, tool_choice=tool_choice)
+        use_stream_options = "stream_options" in body
         content = encode_body(body)
         try:
             return await self._retrying(
@@ -152,6 +143,25 @@ class Client:
         return await self._retrying(
             options, lambda: self._attempt(options, content, accumulator, on_event), on_event
         )
+
+    def request_body(
+        self,
+        options: RequestOptions,
+        messages: list[dict[str, Any]],
+        *,
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: Any = None,
+    ) -> dict[str, Any]:
+        """The JSON body :meth:`chat` sends for these messages (a dry run shows the same one)."""
+        extra: dict[str, Any] = {}
+        if tools:
+            extra["tools"] = tools
+        if tool_choice is not None:
+            extra["tool_choice"] = tool_choice
+        base_url = (options.base_url or "").rstrip("/")
+        if options.stream and options.include_usage and base_url not in self.rejects_stream_options:
+            extra["stream_options"] = {"include_usage": True}
+        return options.request_body(messages, **extra)
 
     async def list_models(self, options: RequestOptions) -> list[ModelInfo]:
         """``GET /models``; an empty list when the server has none (or ``data: null``)."""

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from tf_magics._secrets import SecretScanner
 from tf_magics._text import clean_text
+from tf_magics.attachment import Attachment
 from tf_magics.client import RequestOptions
 from tf_magics.conversation import Conversation
 from tf_magics.reply import Reply
@@ -38,11 +40,15 @@ async def start_turn(
     tool_choice: Any,
     confirm: Confirm | None,
     holder: dict[str, TurnLoop],
+    attachments: list[Attachment] | None = None,
+    parts: list[dict[str, Any]] | None = None,
+    scanner: SecretScanner | None = None,
 ) -> Reply:
     """Run one turn of ``conversation``.
 
     ``holder["turn"]`` receives the loop as soon as it exists, so the caller can read what was
-    kept after an interrupt.
+    kept after an interrupt. ``attachments`` (and raw ``parts``, for a retry) go with the
+    question; ``scanner`` masks secrets in everything sent.
     """
     options = await local_endpoint(bridge, options)
     turn = TurnLoop(
@@ -56,6 +62,9 @@ async def start_turn(
         max_result_chars=settings.tool_result_max_chars,
         tool_timeout=settings.tool_timeout,
         history_limit=(settings.history_max_turns, settings.history_max_tokens),
+        attachments=attachments,
+        parts=parts,
+        scanner=scanner,
     )
     holder["turn"] = turn
     return await turn.run(clean_text(text))

@@ -15,13 +15,16 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from tf_magics._secrets import SecretScanner
 from tf_magics._text import exception_text
+from tf_magics.attachment import Attachment
 from tf_magics.client import ChunkAccumulator, RequestOptions
 from tf_magics.conversation import Conversation
-from tf_magics.errors import APIError, EmptyStreamError, StreamInterrupted
+from tf_magics.errors import APIError, APIStatusError, EmptyStreamError, StreamInterrupted
 from tf_magics.events import (
     CompletionDone,
     ContentDelta,
+    ContextAttached,
     Event,
     Notice,
     ReasoningDelta,
@@ -35,6 +38,15 @@ from tf_magics.reply import Reply, StopReason
 from tf_magics.types import Completion, ToolResult
 
 from .endpoint import LOCAL_SOURCE, default_model
+from .outgoing import (
+    Redactions,
+    has_images,
+    image_refusal,
+    local_model_refuses_images,
+    redact_question,
+    scan_conversation,
+    trim_before_question,
+)
 from .private_loop import Bridge
 
 if TYPE_CHECKING:
@@ -68,6 +80,9 @@ class TurnLoop:
         tool_timeout: float | None = None,
         history_limit: tuple[int | None, int | None] = (None, None),
         clock: Callable[[], float] = time.perf_counter,
+        attachments: list[Attachment] | None = None,
+        parts: list[dict[str, Any]] | None = None,
+        scanner: SecretScanner | None = None,
     ) -> None:
         self.client = client
         self.conversation = conversation
@@ -80,6 +95,11 @@ class TurnLoop:
         self.tool_timeout = tool_timeout
         self.history_limit = history_limit
         self.clock = clock
+        self.attachments = list(attachments or [])
+        #: Parts sent before the question besides the attachments' (a retry resends its own).
+        self.parts = list(parts or [])
+        self.scanner = scanner if scanner is not None else SecretScanner()
+        self.redactions = Redactions()
         self.reply = Reply(conversation=conversation.name)
         self._accumulator: ChunkAccumulator | None = None
         self._start = 0.0
@@ -107,8 +127,16 @@ class TurnLoop:
         """
         self._start = self.clock()
         await self._prepare()
-        self.conversation.add_user(user_text)
+        text, attachments = redact_question(
+            user_text, self.attachments, self.scanner, self.redactions
+        )
+        parts = [*self.parts, *(part for a in attachments for part in a.parts)]
+        if attachments:
+            self.reply.attachments = attachments
+            self.bridge.emit(ContextAttached(tuple(attachments)))
+        self.conversation.add_user(text, parts)
         try:
+            self._refuse_images_locally()
             await self._rounds()
         except asyncio.CancelledError:
             self._keep_partial("interrupted", "Interrupted by the user.")
@@ -135,16 +163,9 @@ class TurnLoop:
             self.reply.model_note = LOCAL_MODEL_DESCRIPTION
         if self.options.withheld_key and self.options.api_key is None:
             self.note(self.options.withheld_key, "warning")
-        max_turns, max_tokens = self.history_limit
-        if max_turns is not None or max_tokens is not None:
-            # The new question is not in the history yet: leave room for it.
-            report = self.conversation.trim(
-                max_tokens=max_tokens,
-                max_turns=None if max_turns is None else max(0, max_turns - 1),
-                keep_last=0,
-            )
-            if report:
-                self.note(str(report))
+        report = trim_before_question(self.conversation, self.history_limit)
+        if report is not None:
+            self.note(str(report))
 
     async def _rounds(self) -> None:
         tools = self.registry.schemas() if self.registry is not None else []
@@ -185,12 +206,13 @@ class TurnLoop:
         # A forced tool_choice applies to the first request only, or the model would be forced to
         # call the tool again and again until the round limit.
         tool_choice = self.tool_choice if round_number == 1 else None
+        messages = self._outgoing()
         self.bridge.emit(RequestStarted(round_number, options.model, options.stream))
         self._accumulator = ChunkAccumulator()
         try:
             return await self.client.chat(
                 options,
-                self.conversation.to_wire(),
+                messages,
                 self._accumulator,
                 on_event=self._emit,
                 tools=tools or None,
@@ -199,6 +221,11 @@ class TurnLoop:
         except EmptyStreamError:
             if not (tools and options.stream) or self._accumulator.has_output:
                 raise
+        except APIStatusError as error:
+            refused = image_refusal(error, options.model, self.conversation)
+            if refused is None or not has_images(messages):
+                raise
+            raise refused from None
         # llama-cpp-python answers a streamed request with tools (tool_choice auto) with an empty
         # body: ask again without streaming, and remember not to stream tool rounds there.
         self.client.cannot_stream_tools.add(options.base_url or "")
@@ -207,6 +234,21 @@ class TurnLoop:
             "tool rounds sent without streaming (the server cannot stream them)"
         )
         return await self._request(round_number, tools, stream=False)
+
+    def _outgoing(self) -> list[dict[str, Any]]:
+        """The messages to send, every secret masked in the history first (and said once)."""
+        scan_conversation(self.conversation, self.scanner, self.redactions)
+        said = self.redactions.unsaid()
+        if said is not None:
+            self.note(said, "warning")
+        return self.conversation.to_wire()
+
+    def _refuse_images_locally(self) -> None:
+        """The built-in demo model reads text only: say so before sending an image to it."""
+        if self.options.base_url_source != LOCAL_SOURCE:
+            return
+        if has_images(self.conversation.to_wire()):
+            raise local_model_refuses_images(self.options.model or "SmolLM2", self.conversation)
 
     async def _run_tools(self, completion: Completion) -> None:
         from tf_magics.tools import ToolRegistry

@@ -14,7 +14,11 @@ commands (history, undo, retry, system prompt, models, settings, save/load, tool
 
 Variable interpolation is opt-in: with ``-i``/``--interpolate``, ``{name}`` or ``{name.attr}`` is
 replaced by the value of a notebook variable, once (``{{`` and ``}}`` give literal braces).
-Without it, braces in code or JSON are sent as they are.
+Without it, braces in code or JSON are sent as they are. ``--with df,fig`` attaches values
+instead (summarised: a DataFrame's shape, columns and a few rows; a figure as an image), and
+``--with error`` the last exception. ``--dry-run`` shows the request without sending it,
+``--code`` puts the reply's code into a new cell below, and ``--compare A,B`` (or ``-t 0,1``)
+asks several models or temperatures at once.
 
 Errors fail the cell with one line that says what to do. Ctrl-C (the kernel's stop button) stops a
 stream at once: the partial reply stays visible and in the history, marked as interrupted.
@@ -28,10 +32,12 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import magic_arguments
 
+from .cell_flows import check_comparison, code_to_next_cell, run_comparison, show_dry_run
 from .flags import CellRequest, cell_arguments, option_arguments, parse_cell_line
 from .interpolate import interpolate
 from .session import NotebookSession
 from .turns import make_view, run_turn
+from .values import notebook_values
 
 __all__ = ["ChatMagics"]
 
@@ -93,14 +99,42 @@ class ChatMagics(Magics):
         chat = self.session.chat(request.conversation)
         chat.settings.resolve(**request.overrides)  # bad values fail before anything changes
         tools = self._cell_tools(request.tools)
+        variants = check_comparison(request)
+        context = notebook_values(self.session.user_ns, request.attach) or None
+        if request.dry_run:
+            shown = show_dry_run(chat, text, request, variants, tools=tools, context=context)
+            self._store(request, shown)
+            return
         if request.new:
             chat.reset()
         if request.system is not None:
             chat.system = request.system
+        if variants:
+            self._store(
+                request,
+                run_comparison(
+                    self.session, chat, text, request, variants, tools=tools, context=context
+                ),
+            )
+            return
         view = make_view(chat, request.overrides)
-        reply = run_turn(self.session, chat, view, text=text, request=request, tools=tools)
+        after = code_to_next_cell(self.shell, request.code) if request.code is not None else None
+        reply = run_turn(
+            self.session,
+            chat,
+            view,
+            text=text,
+            request=request,
+            tools=tools,
+            context=context,
+            after=after,
+        )
+        self._store(request, reply.text)
+
+    def _store(self, request: CellRequest, value: Any) -> None:
+        """``-o VAR``: the reply's text (a preview or a comparison for those cells)."""
         if request.output:
-            self.session.user_ns[request.output] = reply.text
+            self.session.user_ns[request.output] = value
 
     def _cell_tools(self, names: str | None) -> list[Any] | None:
         if not names:

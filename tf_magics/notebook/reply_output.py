@@ -13,6 +13,7 @@ from tf_magics.render import escape, markdown_images_as_links
 from tf_magics.reply import Reply
 from tf_magics.types import Usage
 
+from .attachments_view import attachments_bundle
 from .layout import ToolBlock, finish_note, footer_html, footer_text, notes_html, reasoning_html
 from .outputs import Bundle
 
@@ -48,8 +49,15 @@ def reply_bundle(
         reuses what it rendered while streaming).
     remote_images
         Keep remote images in the saved Markdown (off: written as links, as in the HTML).
+
+    Values attached to the question (``reply.attachments``) are shown first, collapsed.
     """
     html, markdown, plain = _rounds(reply, content_html, remote_images)
+    if reply.attachments:
+        for shown, form in zip(
+            (html, markdown, plain), attachments_bundle(reply.attachments), strict=True
+        ):
+            shown.insert(0, form)
     html.insert(0, '<div class="tf-magics-reply">')
     notes = list(notices)
     ending = finish_note(reply, max_tokens=max_tokens)

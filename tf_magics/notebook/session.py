@@ -14,10 +14,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from tf_magics.settings import ChatSettings
 
+from .values import cell_lookup
+
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
     from tf_magics.chat import Chat
+    from tf_magics.engine.compare import Comparison
     from tf_magics.reply import Reply
     from tf_magics.tools import Tool
 
@@ -52,6 +55,9 @@ class NotebookSession:
         The open control panels, refreshed after every cell.
     last_reply
         The reply of the last turn run from the notebook (a cell, a retry, a panel button).
+    last_comparison
+        The last ``%%chat --compare`` (or ``-t 0,1``) result, until the next one; ``%chat
+        keep N`` keeps one of its replies.
     """
 
     def __init__(self, shell: InteractiveShell) -> None:
@@ -60,6 +66,7 @@ class NotebookSession:
         self.chats: dict[str, Chat] = {}
         self.panels: list[Refreshable] = []
         self.last_reply: Reply | None = None
+        self.last_comparison: Comparison | None = None
         self.loaded = False
 
     def __repr__(self) -> str:
@@ -97,6 +104,7 @@ class NotebookSession:
             from tf_magics.chat import Chat  # the HTTP client loads with the first conversation
 
             chat = self.chats[name] = Chat(settings=self.settings, name=name, confirm=self.confirm)
+            chat.code_cells = cell_lookup(self.shell)  # tracebacks name the notebook's cells
         return chat
 
     def refresh_panels(self) -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from tf_magics.engine import TurnObserver
 from tf_magics.errors import APIError
+from tf_magics.events import Notice
 
 from .flags import CellRequest
 
@@ -64,6 +65,8 @@ def run_turn(
     text: str | None,
     request: CellRequest | None = None,
     tools: list[Callable[..., Any]] | None = None,
+    context: Any = None,
+    after: Callable[[Reply], list[Notice]] | None = None,
 ) -> Reply:
     """Run one turn of ``chat`` into ``view`` and remember its reply.
 
@@ -79,8 +82,9 @@ def run_turn(
         The user message; ``None`` asks the last question again (a retry).
     request
         The cell's flags (setting overrides, one-off question, tool choice).
-    tools
-        Extra functions offered for this turn only.
+    tools, context, after
+        Extra functions offered and values attached (:meth:`~tf_magics.Chat.ask`); a function
+        given the reply before its final output, whose notices go under it (``--code``).
 
     Raises
     ------
@@ -98,6 +102,7 @@ def run_turn(
                 history=not request.no_history,
                 tools=tools,
                 tool_choice=request.tool_choice,
+                context=context,
                 **request.overrides,
             )
     except Exception as error:
@@ -105,6 +110,8 @@ def run_turn(
         session.last_reply = failed or session.last_reply
         view.finish(failed, error=error, conversation_usage=chat.conversation.usage)
         raise
+    for notice in after(reply) if after is not None else []:
+        view.handle(notice)
     # A one-off question is not part of the conversation: no running total under it.
     usage = None if request.no_history else chat.conversation.usage
     view.finish(reply, conversation_usage=usage)

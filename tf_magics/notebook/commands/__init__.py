@@ -4,6 +4,8 @@
 module                    commands
 ========================  ================================================================
 ``conversation``          history, reset, undo, retry, system, trim, usage, conversations
+``explain``               explain (the last error)
+``keep``                  keep (a reply of the last comparison)
 ``files``                 save, load, export
 ``settings``              models, settings, set, unset, local, panel
 ``tools``                 tools
@@ -19,7 +21,7 @@ from IPython.core.error import UsageError
 
 from tf_magics.render import escape
 
-from . import conversation, files, settings, tools
+from . import conversation, explain, files, keep, settings, tools
 from .base import Command, CommandParser, show
 
 if TYPE_CHECKING:
@@ -51,6 +53,8 @@ COMMANDS: dict[str, Command] = {
         "this list; `%chat help COMMAND` for one", lambda: CommandParser("help", ""), _help
     ),
     **conversation.COMMANDS,
+    **explain.COMMANDS,
+    **keep.COMMANDS,
     **settings.COMMANDS,
     **files.COMMANDS,
     **tools.COMMANDS,
