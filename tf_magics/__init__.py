@@ -34,6 +34,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
+from .attachment import Attachment
 from .errors import (
     APIConnectionError,
     APIError,
@@ -75,7 +76,6 @@ from .events import (
     ToolCallStarted,
     VariantEvent,
 )
-from .attachment import Attachment
 from .preview import Preview
 from .reply import Reply
 from .types import Completion, Message, ToolCall, ToolResult, Usage

@@ -20,6 +20,7 @@ __all__ = ["CHARS_PER_TOKEN", "Budget", "CodeCells", "ImageData", "Summary", "mo
 
 #: The project's estimate: about four characters per token.
 CHARS_PER_TOKEN = 4
+_NOTE_CHARS = 80  # room kept for the "… [truncated: …]" line
 
 #: Maps a code object's file name to ``(label, source)`` when the code is a notebook cell
 #: (``("In [7]", "x = 1 / 0")``), so tracebacks name cells and show their source.
@@ -68,13 +69,17 @@ class Budget:
         return truncate(self.clean(text), limit)
 
     def fit(self, text: str, limit: int | None = None) -> tuple[str, str | None]:
-        """``text`` masked and cut to the budget; the note says what was left out."""
+        """``text`` masked and cut to ``limit`` characters (the budget), a line saying so included.
+
+        Returns the text and the note (``None`` when nothing was cut).
+        """
         limit = self.max_chars if limit is None else limit
         text = self.clean(text)
         if len(text) <= limit:
             return text, None
-        note = f"truncated: {len(text):,} characters, showing the first {limit:,}"
-        return f"{text[:limit].rstrip()}\n… [{note}]", note
+        kept = max(0, limit - _NOTE_CHARS)
+        note = f"truncated: {len(text):,} characters, showing the first {kept:,}"
+        return f"{text[:kept].rstrip()}\n… [{note}]", note
 
 
 @dataclass(frozen=True)

@@ -52,9 +52,13 @@ def _kind(value: Any) -> str:
 
 def _signature(value: Any) -> str:
     try:
-        return str(inspect.signature(value))
-    except (TypeError, ValueError):
-        return "(…)"
+        # Annotations written as strings (``from __future__ import annotations``) read as types.
+        return str(inspect.signature(value, eval_str=True))
+    except Exception:
+        try:
+            return str(inspect.signature(value))
+        except (TypeError, ValueError):
+            return "(…)"
 
 
 def _qualified(value: Any) -> str:

@@ -80,6 +80,7 @@ def summarise_bytes(value: Any, budget: Budget) -> Summary:
     data = bytes(value[: budget.max_chars * 4 + 4])
     text = data.decode("utf-8", errors="replace")
     if b"\x00" in data or text.count("\ufffd", 0, max(0, len(text) - 2)) > len(text) // 100:
+        # Text in another encoding is rare in bytes; binary data is not.
         raise AttachmentError(
             f"Cannot attach binary data ({len(value):,} bytes): it is not text and not a PNG, "
             "JPEG, GIF or WebP image.",

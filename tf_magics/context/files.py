@@ -80,18 +80,22 @@ def summarise_path(path: Any, budget: Budget) -> Summary:
 def _decode(head: bytes) -> str | None:
     """The text in a file's first bytes, or ``None`` when they are binary.
 
-    UTF-16 with a byte-order mark is text; otherwise a NUL byte, or more than one character in a
-    hundred that is not UTF-8, means binary (a few, say from a Latin-1 file, are shown as ``�``).
+    UTF-16 with a byte-order mark is text; a NUL byte means binary; UTF-8 is tried first (the
+    read may cut its last character), then Latin-1, which is text if it has almost no control
+    characters.
     """
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return head.decode("utf-16", errors="replace")
     if b"\x00" in head[:_SNIFF_BYTES]:
         return None
-    text = head.decode("utf-8", errors="replace")
-    # The read may cut a character in two at its end: that one does not count.
-    if text.count("\ufffd", 0, max(0, len(text) - 2)) > max(8, len(text) // 100):
-        return None
-    return text
+    try:
+        return head.decode("utf-8")
+    except UnicodeDecodeError as error:
+        if error.start >= len(head) - 3:
+            return head[: error.start].decode("utf-8")
+    text = head.decode("latin-1")
+    controls = sum(1 for c in text[:_SNIFF_BYTES] if ord(c) < 32 and c not in "\t\n\r\f")
+    return text if controls <= len(text[:_SNIFF_BYTES]) // 100 else None
 
 
 def _folder(folder: Any, budget: Budget) -> Summary:

@@ -44,6 +44,10 @@ _SECRET_COLUMN = re.compile(
 _WITHHELD = "[withheld]"
 
 
+def _count(number: int, word: str) -> str:
+    return f"{number:,} {word}{'' if number == 1 else 's'}"
+
+
 def _is_pandas(value: Any, name: str) -> bool:
     return any(
         cls.__name__ == name and (cls.__module__ or "").startswith("pandas")
@@ -108,7 +112,7 @@ def _nulls(column: Any, rows: int) -> str:
         return "no nulls"
     if missing == rows:
         return "all null"
-    return f"{missing:,} nulls ({missing / rows:.1%})"
+    return f"{_count(missing, 'null')} ({missing / rows:.1%})"
 
 
 def _kind(column: Any) -> str:
@@ -217,7 +221,7 @@ def summarise_frame(frame: Any, budget: Budget) -> Summary:
     numeric columns and a few rows.
     """
     rows, width = frame.shape
-    description = f"pandas DataFrame, {rows:,} rows × {width:,} columns"
+    description = f"pandas DataFrame, {_count(rows, 'row')} × {_count(width, 'column')}"
     sampling = _Sampling(rows)
     notes: list[str] = [sampling.note] if sampling.note else []
     lines, listed = _column_lines(frame, budget, budget.share(0.4), sampling)
@@ -270,7 +274,7 @@ def summarise_series(series: Any, budget: Budget) -> Summary:
     """A Series: dtype, length, nulls, statistics or frequent values, and a few values."""
     rows = len(series)
     name = f" {budget.clip(str(series.name), 60)!r}" if series.name is not None else ""
-    description = f"pandas Series{name} of {series.dtype}, {rows:,} values"
+    description = f"pandas Series{name} of {series.dtype}, {_count(rows, 'value')}"
     sampling = _Sampling(rows)
     notes = [sampling.note] if sampling.note else []
     facts = [_nulls(series, rows) if rows else "empty"]

@@ -94,14 +94,16 @@ def is_image_bytes(value: Any) -> bool:
 
 
 def _thumbnail(data: bytes) -> str | None:
+    """A small PNG to show in the cell (``None`` without PIL, or if PIL cannot read the image)."""
     try:
         from PIL import Image
-    except ImportError:
+
+        with Image.open(io.BytesIO(data)) as image:
+            image.thumbnail((_THUMBNAIL_SIDE, _THUMBNAIL_SIDE))
+            buffer = io.BytesIO()
+            _rgb_or_rgba(image).save(buffer, format="PNG")
+    except Exception:  # the image is still sent; only the thumbnail is missing
         return None
-    with Image.open(io.BytesIO(data)) as image:
-        image.thumbnail((_THUMBNAIL_SIDE, _THUMBNAIL_SIDE))
-        buffer = io.BytesIO()
-        _rgb_or_rgba(image).save(buffer, format="PNG")
     return data_uri(buffer.getvalue(), "image/png")
 
 

@@ -155,7 +155,11 @@ def summarise(value: Any, name: str, budget: Budget) -> Attachment:
     summary = _summary(value, budget)
     description = budget.clean(summary.description)
     label = label_line(name, description)
-    text = f"{label}\n{summary.body}" if summary.body else label
+    # Every summariser aims within the budget; this cut guarantees it (and says so).
+    body, note = budget.fit(summary.body)
+    if note is not None:
+        summary.notes.append(note)
+    text = f"{label}\n{body}" if body else label
     parts: list[dict[str, Any]] = [{"type": "text", "text": text}]
     if summary.image is not None:
         url = data_uri(summary.image.data, summary.image.mime)

@@ -100,7 +100,9 @@ class ChatMagics(Magics):
         chat.settings.resolve(**request.overrides)  # bad values fail before anything changes
         tools = self._cell_tools(request.tools)
         variants = check_comparison(request)
-        context = notebook_values(self.session.user_ns, request.attach) or None
+        context = (
+            notebook_values(self.session.user_ns, request.attach, self.session.last_error) or None
+        )
         if request.dry_run:
             shown = show_dry_run(chat, text, request, variants, tools=tools, context=context)
             self._store(request, shown)

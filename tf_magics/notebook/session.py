@@ -58,6 +58,9 @@ class NotebookSession:
     last_comparison
         The last ``%%chat --compare`` (or ``-t 0,1``) result, until the next one; ``%chat
         keep N`` keeps one of its replies.
+    last_error
+        The last exception a cell raised (``%chat explain``, ``--with error``), not counting
+        usage errors of magics: a mistyped ``%chat explian`` must not hide the error to explain.
     """
 
     def __init__(self, shell: InteractiveShell) -> None:
@@ -67,6 +70,7 @@ class NotebookSession:
         self.panels: list[Refreshable] = []
         self.last_reply: Reply | None = None
         self.last_comparison: Comparison | None = None
+        self.last_error: BaseException | None = None
         self.loaded = False
 
     def __repr__(self) -> str:
@@ -78,6 +82,8 @@ class NotebookSession:
         """Make the settings configurable (``%config ChatSettings...``) while loaded."""
         if self.settings not in self.shell.configurables:
             self.shell.configurables.append(self.settings)
+        if self._remember_error not in self.shell.events.callbacks["post_run_cell"]:
+            self.shell.events.register("post_run_cell", self._remember_error)
         self.loaded = True
 
     def detach(self) -> None:
@@ -86,7 +92,16 @@ class NotebookSession:
             panel.close()
         if self.settings in self.shell.configurables:
             self.shell.configurables.remove(self.settings)
+        if self._remember_error in self.shell.events.callbacks["post_run_cell"]:
+            self.shell.events.unregister("post_run_cell", self._remember_error)
         self.loaded = False
+
+    def _remember_error(self, result: Any) -> None:
+        from IPython.core.error import UsageError
+
+        error = getattr(result, "error_in_exec", None) or getattr(result, "error_before_exec", None)
+        if isinstance(error, BaseException) and not isinstance(error, UsageError):
+            self.last_error = error
 
     # -- state --
 

@@ -24,10 +24,18 @@ __all__ = ["ERROR_NAME", "cell_lookup", "last_error", "notebook_values"]
 ERROR_NAME = "error"
 
 
-def last_error() -> BaseException | None:
-    """The last exception a cell raised (IPython stores it in ``sys.last_value``)."""
+def last_error(remembered: BaseException | None = None) -> BaseException | None:
+    """The last exception a cell raised, usage errors of magics aside.
+
+    ``remembered`` is what the session saw after each cell; without it (the extension loaded
+    after the error), IPython's ``sys.last_value``.
+    """
+    if remembered is not None:
+        return remembered
     value = getattr(sys, "last_value", None)
-    return value if isinstance(value, BaseException) else None
+    if isinstance(value, UsageError) or not isinstance(value, BaseException):
+        return None
+    return value
 
 
 def cell_lookup(shell: Any) -> CodeCells:
@@ -84,8 +92,12 @@ def _find(namespace: dict[str, Any], dotted: str) -> Any:
     return value
 
 
-def notebook_values(namespace: dict[str, Any], names: str | None) -> list[tuple[str, Any]]:
+def notebook_values(
+    namespace: dict[str, Any], names: str | None, error: BaseException | None = None
+) -> list[tuple[str, Any]]:
     """The ``(name, value)`` pairs that ``--with NAMES`` asks for, in order.
+
+    ``error`` is the session's last error (see :func:`last_error`).
 
     Raises
     ------
@@ -102,7 +114,7 @@ def notebook_values(namespace: dict[str, Any], names: str | None) -> list[tuple[
                 "or module)."
             )
         if name == ERROR_NAME:
-            value = last_error()
+            value = last_error(error)
             if value is None:
                 raise UsageError(
                     "--with error: no cell has raised an exception yet (error means the last one)."

@@ -39,7 +39,8 @@ def code_blocks(markdown: str) -> list[CodeBlock]:
     indent = 0
     body: list[str] = []
     for raw in markdown.split("\n"):
-        line = raw.expandtabs(4).rstrip("\r")
+        raw = raw.removesuffix("\r")
+        line = raw.expandtabs(4)  # the classifier counts columns; the code keeps its tabs
         kind = machine.step(line).kind
         if kind == "fence-open":
             match = FENCE_RE.match(line)
@@ -49,7 +50,7 @@ def code_blocks(markdown: str) -> list[CodeBlock]:
             body = []
         elif kind == "fence-body" and language is not None:
             # CommonMark: a fence's indentation is removed from its lines, as far as they have it.
-            body.append(line[min(indent, indentation(line)) :])
+            body.append(raw[min(indent, indentation(raw)) :])
         elif kind == "fence-close" and language is not None:
             blocks.append(CodeBlock(language, "\n".join(body)))
             language = None

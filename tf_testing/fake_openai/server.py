@@ -276,6 +276,9 @@ class FakeOpenAI:
         ``{"object": "list", "data": null}``, or a spec such as ``ErrorReply(404, ...)``.
     api_key : str, optional
         When set, every request without ``Authorization: Bearer <api_key>`` gets a 401.
+    vision : bool
+        ``False`` plays a model that reads text only: a chat request with an ``image_url`` part
+        gets the 400 OpenAI answers for such a model (the queue is left as it is).
 
     Attributes
     ----------
@@ -297,8 +300,10 @@ class FakeOpenAI:
         default: ResponseSpec | None = None,
         models: ModelsSetting = (DEFAULT_MODEL,),
         api_key: str | None = None,
+        vision: bool = True,
     ) -> None:
         self._port = port
+        self.vision = self._initial_vision = vision
         self._initial = (default or TextReply(), models)
         self.default: ResponseSpec = self._initial[0]
         self.models: ModelsSetting = models
@@ -396,12 +401,13 @@ class FakeOpenAI:
             return len(self._queue)
 
     def reset(self) -> None:
-        """Forget recordings, errors and queued replies; restore the default reply and models."""
+        """Forget recordings, errors and queued replies; restore the default reply and settings."""
         with self._lock:
             self._queue.clear()
             self._requests.clear()
             self._errors.clear()
             self.default, self.models = self._initial
+            self.vision = self._initial_vision
 
     # -- recording
 
@@ -476,6 +482,8 @@ class FakeOpenAI:
                 return json_plan(
                     400, error_body("We could not parse the JSON body of your request.")
                 )
+            if not self.vision and _has_image(request.json):
+                return json_plan(400, error_body(_NO_VISION, param="messages.content.type"))
             with self._lock:
                 spec = self._queue.popleft() if self._queue else self.default
             return spec._plan(call)
@@ -495,6 +503,20 @@ class FakeOpenAI:
         return json_plan(
             404, error_body(f"Unknown route: {request.method} {route}", code="not_found")
         )
+
+
+#: What OpenAI answers when a model that reads text only is sent an image.
+_NO_VISION = "Invalid content type. image_url is only supported by certain models."
+
+
+def _has_image(body: dict[str, Any]) -> bool:
+    messages = body.get("messages")
+    return isinstance(messages, list) and any(
+        isinstance(message, dict)
+        and isinstance(message.get("content"), list)
+        and any(isinstance(p, dict) and p.get("type") == "image_url" for p in message["content"])
+        for message in messages
+    )
 
 
 def _route(path: str) -> str:

@@ -38,7 +38,7 @@ def _explain_parser() -> CommandParser:
 
 def _explain(session: NotebookSession, argv: list[str]) -> None:
     args = _explain_parser().parse_args(argv)
-    error = last_error()
+    error = last_error(session.last_error)
     if error is None:
         raise UsageError(
             "%chat explain: no cell has raised an exception yet in this session, so there is "
