@@ -34,7 +34,6 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
-from .attachment import Attachment
 from .errors import (
     APIConnectionError,
     APIError,
@@ -76,19 +75,20 @@ from .events import (
     ToolCallStarted,
     VariantEvent,
 )
-from .preview import Preview
 from .reply import Reply
 from .types import Completion, Message, ToolCall, ToolResult, Usage
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
+    from .attachment import Attachment
     from .chat import Chat
     from .context import Source
     from .conversation import Conversation
     from .engine.compare import Comparison
     from .notebook import get_chat
     from .notebook.panel import panel
+    from .preview import Preview
     from .settings import ChatSettings
     from .tools import Tool, ToolRegistry, default_registry, tool
 
@@ -156,6 +156,7 @@ __all__ = [
 
 # The heavier names, imported when first asked for: name -> the module that defines it.
 _LAZY = {
+    "Attachment": "attachment",
     "Chat": "chat",
     "ChatSettings": "settings",
     "Comparison": "engine.compare",
@@ -165,6 +166,7 @@ _LAZY = {
     "ToolRegistry": "tools",
     "default_registry": "tools",
     "get_chat": "notebook",
+    "Preview": "preview",
     "panel": "notebook.panel",
     "tool": "tools",
 }

@@ -7,11 +7,13 @@ can pass ``on_event=`` to :meth:`tf_magics.Chat.ask` to see them). :data:`Event`
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ._public import publish
-from .attachment import Attachment
 from .types import Completion, ToolCall, ToolResult
+
+if TYPE_CHECKING:
+    from .attachment import Attachment
 
 __all__ = [
     "CompletionDone",

@@ -11,11 +11,13 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from functools import reduce
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ._public import publish
-from .attachment import Attachment
 from .types import Completion, FinishKind, ToolResult, Usage
+
+if TYPE_CHECKING:
+    from .attachment import Attachment
 
 __all__ = ["Reply", "StopReason"]
 

@@ -19,18 +19,15 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.error import UsageError
 from IPython.display import display
 
-from tf_magics.engine.compare import MAX_VARIANTS, variant_label
 from tf_magics.errors import StreamInterrupted
 from tf_magics.events import Notice
-from tf_magics.render.code_blocks import CodeBlock, code_blocks
 
-from .compare_layout import KEEP_HINT
 from .flags import CellRequest
 from .outputs import IPythonOutput, in_kernel
-from .preview_view import preview_bundle
 
 if TYPE_CHECKING:
     from tf_magics.chat import Chat
+    from tf_magics.render.code_blocks import CodeBlock
     from tf_magics.reply import Reply
 
     from .session import NotebookSession
@@ -46,6 +43,8 @@ def check_comparison(request: CellRequest) -> list[dict[str, Any]]:
     UsageError
         For too many variants, or ``--code`` with a comparison.
     """
+    from tf_magics.engine.compare import MAX_VARIANTS  # the engine loads with the first turn
+
     variants = request.comparison()
     if not variants:
         return []
@@ -74,6 +73,10 @@ def show_dry_run(
     context: Any,
 ) -> Any:
     """Show the request(s) the cell would send; nothing is sent or changed. Returns them."""
+    from tf_magics.engine.compare import variant_label
+
+    from .preview_view import preview_bundle
+
     preview_chat = chat.fork(chat.conversation.name)  # --new and -s apply to a copy only
     preview_chat.code_cells = chat.code_cells
     if request.new:
@@ -108,6 +111,9 @@ def run_comparison(
     context: Any,
 ) -> Any:
     """Ask every variant at once, show the replies side by side, and offer to keep one."""
+    from tf_magics.engine.compare import variant_label
+
+    from .compare_layout import KEEP_HINT
     from .compare_view import CompareView, KeepButtons
     from .terminal_view import TerminalView
 
@@ -158,6 +164,8 @@ def code_to_next_cell(shell: Any, which: str) -> Callable[[Reply], list[Notice]]
     """The ``--code`` step: put the reply's code blocks into a new cell below, unrun."""
 
     def after(reply: Reply) -> list[Notice]:
+        from tf_magics.render.code_blocks import code_blocks
+
         blocks = code_blocks(reply.text)
         if not blocks:
             return [Notice("--code: the reply has no code block, so no cell was added.", "warning")]

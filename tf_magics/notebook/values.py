@@ -11,12 +11,14 @@ from __future__ import annotations
 import difflib
 import linecache
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 
 from tf_magics._text import exception_text
-from tf_magics.context import CodeCells, Source
+
+if TYPE_CHECKING:
+    from tf_magics.context import CodeCells
 
 __all__ = ["ERROR_NAME", "cell_lookup", "last_error", "notebook_values"]
 
@@ -105,6 +107,8 @@ def notebook_values(
         For a name that is not defined, a modifier other than ``:source``, or ``error`` when no
         cell has raised an exception.
     """
+    from tf_magics.context import Source  # the summarisers load when something is attached
+
     pairs: list[tuple[str, Any]] = []
     for item in dict.fromkeys(n.strip() for n in (names or "").split(",") if n.strip()):
         name, _, modifier = item.partition(":")
