@@ -11,9 +11,21 @@ from typing import Any
 import pytest
 
 from tf_magics import Chat, Comparison, ContentDelta, VariantEvent
-from tf_magics.errors import ConfigurationError, ImagesNotSupportedError, StreamInterrupted
+from tf_magics.errors import (
+    ConfigurationError,
+    EmptyStreamError,
+    ImagesNotSupportedError,
+    StreamInterrupted,
+)
 from tf_magics.events import Event
-from tf_testing.fake_openai import Dynamic, ErrorReply, FakeOpenAI, RecordedRequest, TextReply
+from tf_testing.fake_openai import (
+    Dynamic,
+    ErrorReply,
+    FakeOpenAI,
+    RawReply,
+    RecordedRequest,
+    TextReply,
+)
 
 
 def _chat(server: FakeOpenAI, **settings: Any) -> Chat:
@@ -102,6 +114,18 @@ def test_a_figure_goes_as_an_image_part_and_a_text_model_refuses_it_in_one_line(
         server.vision = True
         assert chat.ask("What is in the picture?", context={"chart": _png()}).text
         chat.close()
+
+
+def test_an_empty_stream_for_a_request_with_an_image_is_said_to_be_the_image(
+    fake_server: FakeOpenAI,
+) -> None:
+    # What llama-cpp-python without a vision model does when the request is streamed.
+    fake_server.enqueue(RawReply(), RawReply())
+    chat = _chat(fake_server)
+    with pytest.raises(ImagesNotSupportedError, match="sent nothing back for the request with"):
+        chat.ask("What is it?", context={"pic": _png()})
+    with pytest.raises(EmptyStreamError):  # without an image, the usual line
+        chat.ask("What is it?")
 
 
 def test_a_retry_sends_the_attachments_again_as_they_were(fake_server: FakeOpenAI) -> None:

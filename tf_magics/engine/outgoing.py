@@ -24,6 +24,7 @@ from tf_magics.types import Message
 
 __all__ = [
     "Redactions",
+    "empty_image_reply",
     "has_images",
     "image_refusal",
     "local_model_refuses_images",
@@ -190,6 +191,15 @@ def local_model_refuses_images(model: str, conversation: Conversation) -> Images
     return ImagesNotSupportedError(
         f"The built-in demo model ({model}) does not take images: "
         f"{_image_owners(conversation)} was not sent.",
+        hint=_HINT,
+    )
+
+
+def empty_image_reply(model: str | None, conversation: Conversation) -> ImagesNotSupportedError:
+    """The error for an empty reply to a request with images (what a text-only server may do)."""
+    return ImagesNotSupportedError(
+        f"The model {model or '(server default)'} sent nothing back for the request with "
+        f"{_image_owners(conversation)}: it most likely does not take images.",
         hint=_HINT,
     )
 

@@ -40,6 +40,7 @@ from tf_magics.types import Completion, ToolResult
 from .endpoint import LOCAL_SOURCE, default_model
 from .outgoing import (
     Redactions,
+    empty_image_reply,
     has_images,
     image_refusal,
     local_model_refuses_images,
@@ -219,7 +220,12 @@ class TurnLoop:
                 tool_choice=tool_choice if tools else None,
             )
         except EmptyStreamError:
-            if not (tools and options.stream) or self._accumulator.has_output:
+            if self._accumulator.has_output:
+                raise
+            if not (tools and options.stream):
+                # llama-cpp-python without a vision model streams nothing back for an image.
+                if has_images(messages):
+                    raise empty_image_reply(options.model, self.conversation) from None
                 raise
         except APIStatusError as error:
             refused = image_refusal(error, options.model, self.conversation)
