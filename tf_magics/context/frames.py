@@ -89,6 +89,7 @@ class _Sampling:
         self.positions = _sample_positions(rows, SAMPLE_ROWS) if rows > SAMPLE_ROWS else None
         self.exact_statistics = rows <= EXACT_ROWS
         sample = f"a random sample of {SAMPLE_ROWS:,} of the {rows:,} rows"
+        self.sample_words = sample
         self.statistics_note = "" if self.exact_statistics else f"from {sample}"
         self.note = ""
         if self.positions is not None:
@@ -129,6 +130,13 @@ def _kind(column: Any) -> str:
     return "other"
 
 
+def _value_text(value: Any, budget: Budget) -> str:
+    """A frequent value: as it is, or quoted when spaces would hide it (``''``, ``' x'``)."""
+    text = budget.clip(str(value), _VALUE_CHARS)
+    hidden = not text or (isinstance(value, str) and text.strip() != text)
+    return repr(text) if hidden else text
+
+
 def _column_facts(name: Any, column: Any, sampling: _Sampling, budget: Budget) -> str:
     """What is worth knowing about one column beyond its dtype and nulls."""
     kind = _kind(column)
@@ -144,16 +152,28 @@ def _column_facts(name: Any, column: Any, sampling: _Sampling, budget: Budget) -
     except TypeError:  # unhashable cells (lists, dicts)
         return "values not hashable"
     top = ", ".join(
-        f"{budget.clip(str(value), _VALUE_CHARS)} ({count:,})"
+        f"{_value_text(value, budget)} ({count:,})"
         for value, count in counts.head(_TOP_VALUES).items()
     )
     return f"{len(counts):,} distinct: {top}" if top else ""
 
 
+def _number(value: float) -> str:
+    """A statistic as people read it: whole numbers whole, others to 4 significant digits."""
+    if value != value or value in (float("inf"), float("-inf")):
+        return str(value)
+    size = abs(value)
+    if value == int(value) and size < 1e15:
+        return str(int(value))
+    if size >= 1e5:
+        return f"{value:.0f}"
+    return f"{value:.4g}" if size >= 1e-3 else f"{value:.3e}"
+
+
 def _describe(frame: Any) -> str:
-    """``describe()`` of numeric columns, one row per column, numbers to 4 significant digits."""
+    """``describe()`` of numeric columns, one row per column."""
     table = frame.describe().T
-    return str(table.to_string(float_format=lambda v: f"{v:.4g}"))
+    return str(table.to_string(float_format=_number))
 
 
 def _shown_cell(value: Any, budget: Budget) -> Any:
@@ -225,9 +245,10 @@ def summarise_frame(frame: Any, budget: Budget) -> Summary:
     sampling = _Sampling(rows)
     notes: list[str] = [sampling.note] if sampling.note else []
     lines, listed = _column_lines(frame, budget, budget.share(0.4), sampling)
-    heading = "Columns (dtype: nulls, range or most frequent values"
-    heading += f", {sampling.note})" if sampling.note else ")"
-    sections = [f"{heading}:\n" + "\n".join(lines)]
+    heading = "Columns (dtype: nulls, range or most frequent values):"
+    if sampling.positions is not None:
+        heading += f"\n(frequent values are counted in {sampling.sample_words})"
+    sections = [f"{heading}\n" + "\n".join(lines)]
     if listed < width:
         rest = ", ".join(str(c) for c in frame.columns[listed : listed + 200])
         more = f"… and {width - listed:,} more columns: {rest}"
@@ -288,7 +309,7 @@ def summarise_series(series: Any, budget: Budget) -> Summary:
         if sampling.statistics_note:
             heading += f" ({sampling.statistics_note})"
         values = series if sampling.exact_statistics else series.iloc[sampling.positions]
-        text = values.describe().to_string(float_format=lambda v: f"{v:.4g}")
+        text = values.describe().to_string(float_format=_number)
         sections.append(f"{heading}:\n{budget.fit(str(text), budget.share(0.3))[0]}")
     if rows:
         frame = series.to_frame(name=series.name if series.name is not None else "value")
