@@ -3,9 +3,10 @@
 The work is bounded whatever the size of the frame: only the columns that fit the budget are
 looked at, null counts are exact (one pass per listed column), and above
 :data:`EXACT_ROWS` rows the statistics (``describe()``, distinct values) come from a seeded
-uniform sample of :data:`SAMPLE_ROWS` rows, and say so. Sample rows are a few first rows plus a
-few at random. Cell values are masked for secrets before they are cut short, and the values of
-columns whose names look secret (``password``, ``credentials``, ``api_key``…) are not shown.
+uniform sample of :data:`SAMPLE_ROWS` rows, and say so. A short frame (a groupby result) is shown
+whole when it fits (without statistics of ten rows or fewer); otherwise a few first rows and a few
+at random. Cell values are masked for secrets before they are cut short, and the values of columns
+whose names look secret (``password``, ``credentials``, ``api_key``…) are not shown.
 
 pandas and numpy are never imported here: the values come with their own modules.
 """
@@ -32,6 +33,8 @@ EXACT_ROWS = 1_000_000
 #: Above it, on a uniform random sample of this many rows (seeded: the same frame, the same text).
 SAMPLE_ROWS = 200_000
 _HEAD_ROWS = 3
+_ALL_ROWS = 30  # a frame this short is shown whole when it fits (a groupby result, say)
+_NO_STATISTICS_ROWS = 10  # all its rows are shown: statistics of them would only add noise
 _RANDOM_ROWS = 2
 _CELL_CHARS = 40
 _VALUE_CHARS = 30
@@ -165,7 +168,7 @@ def _number(value: float) -> str:
     size = abs(value)
     if value == int(value) and size < 1e15:
         return str(int(value))
-    if size >= 1e5:
+    if size >= 1e3:
         return f"{value:.0f}"
     return f"{value:.4g}" if size >= 1e-3 else f"{value:.3e}"
 
@@ -183,14 +186,8 @@ def _shown_cell(value: Any, budget: Budget) -> Any:
     return budget.clip(str(value), _CELL_CHARS)
 
 
-def _sample_table(frame: Any, budget: Budget, allowance: int) -> tuple[str, str | None]:
-    """A few rows (first ones and random ones), as wide as the allowance permits."""
-    rows = len(frame)
-    positions = list(range(min(rows, _HEAD_ROWS)))
-    if rows > _HEAD_ROWS:
-        extra = min(_RANDOM_ROWS, rows - _HEAD_ROWS)
-        rest = _sample_positions(rows - _HEAD_ROWS, extra) + _HEAD_ROWS
-        positions += [int(p) for p in rest]
+def _table(frame: Any, positions: list[int], budget: Budget, allowance: int) -> tuple[str, int]:
+    """These rows as text, with as many columns as the allowance permits (and how many)."""
     columns = min(frame.shape[1], 30)
     while True:
         sample = frame.iloc[positions, :columns].copy()
@@ -202,12 +199,30 @@ def _sample_table(frame: Any, budget: Budget, allowance: int) -> tuple[str, str 
                 sample.isetitem(position, shown)
         text = budget.clean(str(sample.to_string(max_colwidth=_CELL_CHARS + 5)))
         if len(text) <= allowance or columns <= 1:
-            break
+            return text, columns
         columns = max(1, columns * allowance // len(text))
-    note = None
-    if columns < frame.shape[1]:
-        note = f"sample rows show {columns:,} of {frame.shape[1]:,} columns"
-    return text, note
+
+
+def _rows(frame: Any, budget: Budget, allowance: int) -> tuple[str, str | None]:
+    """Every row of a short frame when it fits; else the first rows and a few at random."""
+    rows, width = frame.shape
+    if rows <= _ALL_ROWS:
+        text, columns = _table(frame, list(range(rows)), budget, allowance)
+        if columns == min(width, 30) and len(text) <= allowance:
+            heading = f"All {_count(rows, 'row')}" if rows > 1 else "The row"
+            return f"{heading}:\n{text}", _columns_note(columns, width)
+    positions = list(range(min(rows, _HEAD_ROWS)))
+    if rows > _HEAD_ROWS:
+        extra = min(_RANDOM_ROWS, rows - _HEAD_ROWS)
+        rest = _sample_positions(rows - _HEAD_ROWS, extra) + _HEAD_ROWS
+        positions += [int(p) for p in rest]
+    text, columns = _table(frame, positions, budget, allowance)
+    heading = f"Sample rows ({len(positions)} of {rows:,}: the first and some at random)"
+    return f"{heading}:\n{text}", _columns_note(columns, width)
+
+
+def _columns_note(columns: int, width: int) -> str | None:
+    return f"the rows show {columns:,} of {width:,} columns" if columns < width else None
 
 
 # -- DataFrame -------------------------------------------------------------------------------------
@@ -258,7 +273,7 @@ def summarise_frame(frame: Any, budget: Budget) -> Summary:
     if index:
         sections.insert(0, index)
     numeric = [p for p in range(listed) if _kind(frame.iloc[:, p]) == "numeric"]
-    if numeric and rows:
+    if numeric and rows > _NO_STATISTICS_ROWS:
         heading = "Numeric columns, describe()"
         if sampling.statistics_note:
             heading += f" ({sampling.statistics_note})"
@@ -266,11 +281,8 @@ def summarise_frame(frame: Any, budget: Budget) -> Summary:
         sections.append(f"{heading}:\n{described}")
     if rows:
         used = sum(len(s) for s in sections)
-        table, note = _sample_table(frame, budget, max(budget.share(0.2), budget.max_chars - used))
-        shown = min(rows, _HEAD_ROWS + _RANDOM_ROWS)
-        sections.append(
-            f"Sample rows ({shown} of {rows:,}: the first and some at random):\n{table}"
-        )
+        table, note = _rows(frame, budget, max(budget.share(0.2), budget.max_chars - used))
+        sections.append(table)
         notes += [note] if note else []
     else:
         sections.append("(no rows)")
@@ -304,7 +316,7 @@ def summarise_series(series: Any, budget: Budget) -> Summary:
     index = _index_text(series.index, budget)
     if index:
         sections.append(index)
-    if rows and _kind(series) == "numeric":
+    if rows > _NO_STATISTICS_ROWS and _kind(series) == "numeric":
         heading = "describe()"
         if sampling.statistics_note:
             heading += f" ({sampling.statistics_note})"
@@ -313,6 +325,6 @@ def summarise_series(series: Any, budget: Budget) -> Summary:
         sections.append(f"{heading}:\n{budget.fit(str(text), budget.share(0.3))[0]}")
     if rows:
         frame = series.to_frame(name=series.name if series.name is not None else "value")
-        table, _ = _sample_table(frame, budget, budget.share(0.4))
-        sections.append(f"Sample values (the first and some at random):\n{table}")
+        table, _ = _rows(frame, budget, budget.share(0.4))
+        sections.append(table)
     return Summary(description, "\n\n".join(sections), notes)

@@ -117,7 +117,7 @@ def test_a_column_named_like_a_secret_shows_no_values() -> None:
 def test_an_empty_frame_and_a_frame_without_numbers() -> None:
     assert "(no rows)" in one(pd.DataFrame({"a": []})).text
     text = one(pd.DataFrame({"a": ["x", "y"]})).text
-    assert "describe()" not in text and "2 distinct" in text
+    assert "describe()" not in text and "2 distinct" in text and "All 2 rows:" in text
 
 
 def test_a_series_has_its_statistics_and_a_few_values() -> None:
@@ -126,7 +126,9 @@ def test_a_series_has_its_statistics_and_a_few_values() -> None:
     assert attachment.description == "pandas Series 'revenue' of float64, 100 values"
     assert "Index: DatetimeIndex of datetime64" in attachment.text
     assert "mean" in attachment.text and "49.5" in attachment.text
-    assert "Sample values" in attachment.text
+    assert "Sample rows (5 of 100: the first and some at random)" in attachment.text
+    short = one(pd.Series([3.5, 1.0], index=["tea", "latte"], name="revenue"), name="s")
+    assert "All 2 rows:" in short.text and "describe" not in short.text
 
 
 def test_an_array_has_shape_dtype_statistics_and_a_summarised_print() -> None:
