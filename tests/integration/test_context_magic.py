@@ -85,6 +85,15 @@ def test_explain_sends_the_exception_and_the_cell_that_raised_it(
     assert "ZeroDivisionError: division by zero" in last_user(fake_server)
 
 
+def test_explain_a_cell_that_does_not_compile(ip: Any, fake_server: FakeOpenAI) -> None:
+    run(ip, "x = 1\nif x\n    print(x)")
+    assert run(ip, "%chat explain").success
+    sent = last_user(fake_server)
+    assert "Attachment `error` (SyntaxError raised in cell In [" in sent
+    assert "SyntaxError: expected ':'" in sent and "→2 | if x" in sent
+    assert "Traceback" not in sent  # IPython's own frames say nothing useful here
+
+
 def test_explain_without_an_error_says_so(
     ip: Any, fake_server: FakeOpenAI, monkeypatch: Any
 ) -> None:
@@ -160,6 +169,7 @@ def test_bad_comparisons_are_refused_in_one_line(ip: Any, fake_server: FakeOpenA
     ):
         assert isinstance(run(ip, line).error_in_exec, UsageError), line
     assert isinstance(run(ip, "%chat keep 1").error_in_exec, UsageError)  # none yet
+    assert isinstance(run(ip, "%chat retry -t 0,1").error_in_exec, UsageError)
     assert fake_server.requests == []
 
 

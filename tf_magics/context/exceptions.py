@@ -90,13 +90,17 @@ def _traceback_lines(frames: traceback.StackSummary, budget: Budget) -> list[str
 
 
 def _user_frames(exception: BaseException, budget: Budget) -> traceback.StackSummary:
-    """The traceback from the first frame of user code on (IPython's own frames dropped)."""
+    """The traceback from the first frame of user code on (IPython's own frames dropped).
+
+    Empty when no frame is the user's: a cell that does not compile fails inside IPython, and
+    its frames say nothing the message does not.
+    """
     frames = traceback.extract_tb(exception.__traceback__)
     for position, frame in enumerate(frames):
         in_cell = budget.code_cells is not None and budget.code_cells(frame.filename) is not None
         if in_cell or _package(frame.filename) is None:
             return traceback.StackSummary.from_list(frames[position:])
-    return frames
+    return traceback.StackSummary.from_list([])
 
 
 def _executed_cell(exception: BaseException, budget: Budget) -> tuple[str, str, int] | None:
@@ -145,6 +149,9 @@ def summarise_exception(exception: BaseException, budget: Budget) -> Summary:
     kind = type(exception).__name__
     description = f"{kind} raised in cell {cell[0]}" if cell else f"{kind} (an exception)"
     message = "".join(traceback.format_exception_only(type(exception), exception)).rstrip()
+    filename = getattr(exception, "filename", None)
+    if cell is not None and isinstance(filename, str) and filename:
+        message = message.replace(f'File "{filename}"', f"Cell {cell[0]}")  # a SyntaxError's cell
     sections = []
     frames = _user_frames(exception, budget)
     if frames:
