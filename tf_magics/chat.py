@@ -206,8 +206,8 @@ class Chat(ContextMixin):
             On any failure; API errors carry the partial ``reply``. Ctrl-C raises
             :class:`~tf_magics.errors.StreamInterrupted` after keeping the partial reply.
         """
-        options, question = self._question(text, context, overrides)
         watcher = observer_for(observer, on_event)
+        options, question = self._question(text, context, overrides, watcher)
         holder: dict[str, TurnLoop] = {}
 
         def make(bridge: Bridge) -> Coroutine[Any, Any, Reply]:
@@ -228,8 +228,9 @@ class Chat(ContextMixin):
         **overrides: Any,
     ) -> Reply:
         """Async version of :meth:`ask` (same parameters), for ``await`` in a cell or a script."""
-        options, question = self._question(text, context, overrides)
-        bridge = DirectBridge(observer_for(observer, on_event))
+        watcher = observer_for(observer, on_event)
+        options, question = self._question(text, context, overrides, watcher)
+        bridge = DirectBridge(watcher)
         return await self._turn(text, bridge, options, history, tools, tool_choice, {}, question)
 
     async def send(self, text: str, **kwargs: Any) -> Reply:

@@ -26,7 +26,7 @@ from .engine import (
 from .engine.compare import MAX_VARIANTS, Comparison, run_variants, variant_label
 from .engine.preview import build_preview
 from .errors import ConfigurationError, StreamInterrupted
-from .events import Event
+from .events import Event, Notice
 from .preview import Preview
 
 if TYPE_CHECKING:
@@ -137,12 +137,24 @@ class ContextMixin:
         return SecretScanner.from_environment(os.environ, keys=keys)
 
     def _question(
-        self, text: str, context: Any, overrides: dict[str, Any]
+        self,
+        text: str,
+        context: Any,
+        overrides: dict[str, Any],
+        observer: TurnObserver | None = None,
     ) -> tuple[RequestOptions, dict[str, Any]]:
-        """A question's options (checked first), its attachments and the secret scanner."""
+        """A question's options (checked first), its attachments and the secret scanner.
+
+        Summarising a big value takes a moment: the observer is told first.
+        """
         check_text(text)
         options = self._options(overrides)
         scanner = self._scanner(options)
+        if context is not None and observer is not None:
+            from .context import context_items
+
+            names = ", ".join(name for name, _ in context_items(context) if name)
+            observer.handle(Notice(f"Summarising {names or 'the attached values'}…", "progress"))
         attachments = self._attachments(context, overrides, scanner)
         return options, {"attachments": attachments, "scanner": scanner}
 
@@ -197,26 +209,6 @@ class ContextMixin:
         )
 
     # -- comparisons --
-
-    def _variants(
-        self, variants: Sequence[Mapping[str, Any]], overrides: Mapping[str, Any]
-    ) -> tuple[list[tuple[str, dict[str, Any], RequestOptions]], list[str]]:
-        """Each variant's label, settings and options, all checked before anything is sent."""
-        if isinstance(variants, Mapping) or not 2 <= len(variants) <= MAX_VARIANTS:
-            raise ConfigurationError(
-                f"A comparison needs 2 to {MAX_VARIANTS} variants (a list of settings, e.g. "
-                "[{'temperature': 0}, {'temperature': 1}]).",
-            )
-        varied = list(dict.fromkeys(name for variant in variants for name in variant))
-        plans = []
-        for variant in variants:
-            if not isinstance(variant, Mapping):
-                raise ConfigurationError(
-                    f"Each variant is a dict of settings, not {type(variant).__name__}."
-                )
-            merged = {**overrides, **variant}
-            plans.append((variant_label(merged, varied), merged, self._options(merged)))
-        return plans, varied
 
     def compare(
         self,
@@ -320,7 +312,7 @@ class ContextMixin:
         from .engine.compare import Variant
 
         check_text(text)
-        plans, _ = self._variants(variants, overrides)
+        plans = _variants(self._options, variants, overrides)
         scanner = self._scanner(plans[0][2])
         attachments = self._attachments(context, overrides, scanner)
         chosen = [Variant(label, merged) for label, merged, _ in plans]
@@ -363,3 +355,26 @@ class ContextMixin:
             for variant, holder in zip(comparison.variants, holders, strict=True):
                 if variant.reply is None and "turn" in holder:
                     variant.reply = holder["turn"].reply
+
+
+def _variants(
+    resolve: Callable[[dict[str, Any]], RequestOptions],
+    variants: Sequence[Mapping[str, Any]],
+    overrides: Mapping[str, Any],
+) -> list[tuple[str, dict[str, Any], RequestOptions]]:
+    """Each variant's label, settings and options, all checked before anything is sent."""
+    if isinstance(variants, Mapping) or not 2 <= len(variants) <= MAX_VARIANTS:
+        raise ConfigurationError(
+            f"A comparison needs 2 to {MAX_VARIANTS} variants (a list of settings, e.g. "
+            "[{'temperature': 0}, {'temperature': 1}]).",
+        )
+    varied = list(dict.fromkeys(name for variant in variants for name in variant))
+    plans = []
+    for variant in variants:
+        if not isinstance(variant, Mapping):
+            raise ConfigurationError(
+                f"Each variant is a dict of settings, not {type(variant).__name__}."
+            )
+        merged = {**overrides, **variant}
+        plans.append((variant_label(merged, varied), merged, resolve(merged)))
+    return plans

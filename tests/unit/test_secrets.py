@@ -71,7 +71,7 @@ def test_nothing_from_the_environment_is_ever_sent(fake_server: FakeOpenAI, secr
     sent = fake_server.chat_requests[-1]["messages"]
     assert sent[0]["content"] == "Connect with [redacted: DB_PASSWORD]."
     assert "[redacted: HF_TOKEN] to log in" in sent[1]["content"]
-    notices = [e.text for e in events if isinstance(e, Notice)]
+    notices = [e.text for e in events if isinstance(e, Notice) and e.kind != "progress"]
     assert len(notices) == 1
     assert "DB_PASSWORD (in the system prompt)" in notices[0]
     assert "HF_TOKEN (in the question, attachment `settings`)" in notices[0]

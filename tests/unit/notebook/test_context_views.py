@@ -70,6 +70,23 @@ def test_the_live_view_shows_attachments_first_and_keeps_them_in_the_final_outpu
     assert final["text/markdown"].startswith("*📎 Attached: `fig`")
 
 
+def test_the_cell_says_it_is_summarising_before_the_request(fake_server: FakeOpenAI) -> None:
+    output = RecordingOutput()
+    view = LiveView(output, clock=Clock())
+    shown: list[str] = []
+    original = output.show
+
+    def show(bundle: dict[str, str]) -> int:
+        shown.append(bundle["text/plain"])
+        return original(bundle)
+
+    output.show = show  # type: ignore[method-assign]
+    chat = Chat(base_url=fake_server.base_url, model="m")
+    chat.ask("What is it?", context={"numbers": [1, 2, 3]}, observer=view)
+    assert shown[0] == "⏳ Summarising numbers…"  # before the summary is made
+    chat.close()
+
+
 def test_the_terminal_says_what_was_attached() -> None:
     stream = io.StringIO()
     TerminalView(stream).handle(ContextAttached((IMAGE,)))
