@@ -151,6 +151,7 @@ class Reply:
             ],
             "stopped": self.stopped,
             "notes": list(self.notes),
+            "attachments": [attachment.summary() for attachment in self.attachments],
         }
 
     def _repr_markdown_(self) -> str:
