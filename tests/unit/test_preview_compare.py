@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import threading
@@ -246,3 +247,18 @@ def test_ctrl_c_stops_every_variant_and_keeps_what_arrived(fake_server: FakeOpen
     assert all(v.text.startswith("w0 ") and "w299" not in v.text for v in comparison.variants)
     assert chat.history == []
     assert chat.ask("next").text  # the conversation is free again
+
+
+def test_the_async_api_attaches_and_compares(fake_server: FakeOpenAI) -> None:
+    async def main() -> tuple[Any, Comparison]:
+        chat = _chat(fake_server)
+        reply = await chat.aask("What is n?", context={"n": 42})
+        comparison = await chat.acompare("Again?", [{"temperature": 0}, {"temperature": 1}])
+        await chat.aclose()
+        return reply, comparison
+
+    reply, comparison = asyncio.run(main())
+    assert [a.name for a in reply.attachments] == ["n"]
+    assert fake_server.chat_requests[0]["messages"][0]["content"].startswith("Attachment `n`")
+    assert [v.text for v in comparison.variants] == ["Hello from fake-model."] * 2
+    assert sorted(r["temperature"] for r in fake_server.chat_requests[1:]) == [0, 1]
