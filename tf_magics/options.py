@@ -479,7 +479,7 @@ OPTIONS: tuple[Option, ...] = (
         "characters each): a DataFrame, a file or a list is summarised to fit.",
         default=2000,
         low=50,
-        high=1_000_000,
+        high=100_000,
         flags=("--context-tokens",),
     ),
     Option(

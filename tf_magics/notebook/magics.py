@@ -66,8 +66,9 @@ class ChatMagics(Magics):
 
         As a cell magic, ``%%chat [flags]`` sends the cell's text as the next user message and
         streams the reply. As a line magic, ``%chat COMMAND`` manages conversations; ``%chat help``
-        lists the commands: history, reset, undo, retry, system, models, settings, set, unset,
-        save, load, export, tools, trim, usage, conversations, local, panel.
+        lists the commands: history, reset, undo, retry, system, explain, keep, models,
+        settings, set, unset, save, load, export, tools, trim, usage, conversations, local,
+        panel.
         """
         if cell is None:
             from .commands import run_line_command
