@@ -196,6 +196,20 @@ def test_an_object_that_shows_itself_as_a_png() -> None:
     assert attachment.images and "Image (IPython)" in attachment.description
 
 
+def test_without_pil_an_image_goes_without_thumbnail_and_a_huge_one_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tf_magics.context import images
+
+    data = png()
+    monkeypatch.setitem(sys.modules, "PIL", None)  # import PIL now fails
+    attachment = one(data)
+    assert attachment.images and attachment.thumbnail is None
+    monkeypatch.setattr(images, "MAX_BYTES", 100)
+    with pytest.raises(AttachmentError, match="too large to attach.*Install Pillow"):
+        one(data)
+
+
 def test_binary_bytes_are_refused_text_bytes_are_text() -> None:
     with pytest.raises(AttachmentError, match="binary data"):
         one(bytes(range(256)))
