@@ -206,7 +206,7 @@ def test_without_pil_an_image_goes_without_thumbnail_and_a_huge_one_is_refused(
     attachment = one(data)
     assert attachment.images and attachment.thumbnail is None
     monkeypatch.setattr(images, "MAX_BYTES", 100)
-    with pytest.raises(AttachmentError, match="too large to attach.*Install Pillow"):
+    with pytest.raises(AttachmentError, match=r"too large to attach.*Install Pillow"):
         one(data)
 
 
