@@ -263,7 +263,7 @@ def summarise_frame(frame: Any, budget: Budget) -> Summary:
     heading = "Columns (dtype: nulls, range or most frequent values):"
     if sampling.positions is not None:
         heading += f"\n(frequent values are counted in {sampling.sample_words})"
-    sections = [f"{heading}\n" + "\n".join(lines)]
+    sections = [f"{heading}\n" + "\n".join(lines) if lines else "(no columns)"]
     if listed < width:
         rest = ", ".join(str(c) for c in frame.columns[listed : listed + 200])
         more = f"… and {width - listed:,} more columns: {rest}"

@@ -116,6 +116,7 @@ def test_a_column_named_like_a_secret_shows_no_values() -> None:
 
 def test_an_empty_frame_and_a_frame_without_numbers() -> None:
     assert "(no rows)" in one(pd.DataFrame({"a": []})).text
+    assert one(pd.DataFrame()).text.endswith("(no columns)\n\n(no rows)")
     text = one(pd.DataFrame({"a": ["x", "y"]})).text
     assert "describe()" not in text and "2 distinct" in text and "All 2 rows:" in text
 
