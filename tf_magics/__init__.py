@@ -10,6 +10,7 @@ The public API is what this module exports (:data:`__all__`); every exported nam
 package / module          job
 ========================  ================================================================
 ``chat``                  :class:`Chat`: the Python face (``ask``, ``aask``, ``retry``...)
+``context``               notebook values summarised for the model (``context=``, ``--with``)
 ``conversation``          the message list and its rules
 ``settings``, ``options`` what to send: the settings object, generated from the options table
 ``reply``, ``types``,     the values that cross layers, and what a turn reports as it runs
@@ -40,6 +41,7 @@ from .errors import (
     APIError,
     APIStatusError,
     APITimeoutError,
+    AttachmentError,
     AuthenticationError,
     BadRequestError,
     BatchError,
@@ -49,6 +51,7 @@ from .errors import (
     ConfigurationError,
     ContextLengthError,
     EmptyStreamError,
+    ImagesNotSupportedError,
     IncompleteStreamError,
     MapBudgetExceeded,
     MapError,
@@ -71,6 +74,7 @@ from .events import (
     BatchProgress,
     CompletionDone,
     ContentDelta,
+    ContextAttached,
     Event,
     MapProgress,
     Notice,
@@ -81,6 +85,7 @@ from .events import (
     ToolCallDelta,
     ToolCallFinished,
     ToolCallStarted,
+    VariantEvent,
 )
 from .reply import Reply
 from .types import Completion, Message, Replayed, ToolCall, ToolResult, Usage
@@ -88,12 +93,16 @@ from .types import Completion, Message, Replayed, ToolCall, ToolResult, Usage
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
+    from .attachment import Attachment
     from .chat import Chat
+    from .context import Source
     from .conversation import Conversation
     from .data import MapSummary, RowError
+    from .engine.compare import Comparison
     from .notebook import get_chat
     from .notebook.mapping import map
     from .notebook.panel import panel
+    from .preview import Preview
     from .settings import ChatSettings
     from .tools import Tool, ToolRegistry, default_registry, tool
 
@@ -102,6 +111,8 @@ __all__ = [
     "APIError",
     "APIStatusError",
     "APITimeoutError",
+    "Attachment",
+    "AttachmentError",
     "AuthenticationError",
     "BadRequestError",
     "BatchError",
@@ -111,14 +122,17 @@ __all__ = [
     "CacheMissError",
     "Chat",
     "ChatSettings",
+    "Comparison",
     "Completion",
     "CompletionDone",
     "ConfigurationError",
     "ContentDelta",
+    "ContextAttached",
     "ContextLengthError",
     "Conversation",
     "EmptyStreamError",
     "Event",
+    "ImagesNotSupportedError",
     "IncompleteStreamError",
     "MapBudgetExceeded",
     "MapError",
@@ -127,6 +141,7 @@ __all__ = [
     "MapSummary",
     "Message",
     "Notice",
+    "Preview",
     "RateLimitError",
     "ReasoningDelta",
     "Replayed",
@@ -135,6 +150,7 @@ __all__ = [
     "Retrying",
     "RowError",
     "ServerError",
+    "Source",
     "StreamError",
     "StreamFallback",
     "StreamInterrupted",
@@ -155,6 +171,7 @@ __all__ = [
     "TurnInProgressError",
     "Usage",
     "ValidationError",
+    "VariantEvent",
     "__version__",
     "default_registry",
     "get_chat",
@@ -167,16 +184,20 @@ __all__ = [
 
 # The heavier names, imported when first asked for: name -> the module that defines it.
 _LAZY = {
+    "Attachment": "attachment",
     "Chat": "chat",
     "ChatSettings": "settings",
+    "Comparison": "engine.compare",
     "Conversation": "conversation",
     "MapSummary": "data",
     "RowError": "data",
+    "Source": "context",
     "Tool": "tools",
     "ToolRegistry": "tools",
     "default_registry": "tools",
     "get_chat": "notebook",
     "map": "notebook.mapping",
+    "Preview": "preview",
     "panel": "notebook.panel",
     "tool": "tools",
 }

@@ -11,16 +11,24 @@ Everything the ``%%chat`` magic does goes through here, so a script or a test ca
 
 ``ask`` runs the request on tf_magics' private event loop and serves the turn's observer (tokens,
 tool calls) on the calling thread; ``aask`` runs on the caller's loop. Both return a
-:class:`~tf_magics.Reply`.
+:class:`~tf_magics.Reply`. ``context=[df, fig]`` attaches values to the question (summarised by
+:mod:`tf_magics.context`); :meth:`Chat.preview` shows the request without sending it, and
+:meth:`Chat.compare` sends one question to several models or temperatures at once.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._public import public
+from .attachment import Attachment
+
+# The helpers live with the mixin (which needs them too); their old names stay for this module.
+from .chat_context import ContextMixin
+from .chat_context import tool_choice_value as _tool_choice
+from .chat_context import with_tools as _with_tools
 from .client import ModelInfo, RequestOptions
 from .client.http import Client
 from .conversation import Conversation, Turn
@@ -30,7 +38,6 @@ from .engine import (
     DirectBridge,
     TurnLoop,
     TurnObserver,
-    interrupted_error,
     local_endpoint,
     observer_for,
     run_blocking,
@@ -62,7 +69,7 @@ def shared_client() -> Client:
 
 
 @public
-class Chat(MapMethods, BatchMethods):
+class Chat(ContextMixin, MapMethods, BatchMethods):
     """A conversation with an OpenAI-compatible model.
 
     Parameters
@@ -163,6 +170,7 @@ class Chat(MapMethods, BatchMethods):
         history: bool = True,
         tools: Iterable[Callable[..., Any]] | None = None,
         tool_choice: Any = None,
+        context: Any = None,
         schema: Any = None,
         **overrides: Any,
     ) -> Reply:
@@ -185,6 +193,8 @@ class Chat(MapMethods, BatchMethods):
         tool_choice
             ``"auto"``, ``"none"``, ``"required"``, a tool name, or an OpenAI ``tool_choice``
             object; applies to the first request of the turn.
+        context
+            Values to attach: values, ``(name, value)`` pairs or a dict (:mod:`tf_magics.context`).
         schema
             A dataclass, TypedDict or pydantic model, ``list[...]`` of one, or a JSON-schema
             ``dict``: the answer must be JSON that fits it, and ``reply.value`` is the object.
@@ -202,14 +212,15 @@ class Chat(MapMethods, BatchMethods):
             On any failure; API errors carry the partial ``reply``. Ctrl-C raises
             :class:`~tf_magics.errors.StreamInterrupted` after keeping the partial reply.
         """
-        _check_text(text)
-        options, response = self._options(overrides), _response_schema(schema)
+        watcher = observer_for(observer, on_event)
+        options, question = self._question(text, context, overrides, watcher)
+        question["schema"] = _response_schema(schema)
         holder: dict[str, TurnLoop] = {}
 
         def make(bridge: Bridge) -> Coroutine[Any, Any, Reply]:
-            return self._turn(text, bridge, options, history, tools, tool_choice, holder, response)
+            return self._turn(text, bridge, options, history, tools, tool_choice, holder, question)
 
-        return _wait_for_turn(self, make, observer_for(observer, on_event), holder)
+        return self._blocking(make, watcher, holder)
 
     async def aask(
         self,
@@ -220,14 +231,16 @@ class Chat(MapMethods, BatchMethods):
         history: bool = True,
         tools: Iterable[Callable[..., Any]] | None = None,
         tool_choice: Any = None,
+        context: Any = None,
         schema: Any = None,
         **overrides: Any,
     ) -> Reply:
         """Async version of :meth:`ask` (same parameters), for ``await`` in a cell or a script."""
-        _check_text(text)
-        options, response = self._options(overrides), _response_schema(schema)
-        bridge = DirectBridge(observer_for(observer, on_event))
-        return await self._turn(text, bridge, options, history, tools, tool_choice, {}, response)
+        watcher = observer_for(observer, on_event)
+        options, question = self._question(text, context, overrides, watcher)
+        question["schema"] = _response_schema(schema)
+        bridge = DirectBridge(watcher)
+        return await self._turn(text, bridge, options, history, tools, tool_choice, {}, question)
 
     async def send(self, text: str, **kwargs: Any) -> Reply:
         """Deprecated name of :meth:`aask` (the ``a`` prefix marks the async methods)."""
@@ -240,11 +253,11 @@ class Chat(MapMethods, BatchMethods):
         """Regenerate the last reply: forget the last turn and send its question again.
 
         Takes the keyword arguments of :meth:`ask`; if the new attempt fails, the old turn is
-        put back.
+        put back. The question's attachments are sent again as they were.
         """
         turn = self._pop_last_turn()
         try:
-            return self.ask(turn.user.content if turn.user else "", **kwargs)
+            return self.ask(**_resend(turn), **kwargs)
         except BaseException:
             _restore(self.conversation, turn)
             raise
@@ -253,7 +266,7 @@ class Chat(MapMethods, BatchMethods):
         """Async version of :meth:`retry`."""
         turn = self._pop_last_turn()
         try:
-            return await self.aask(turn.user.content if turn.user else "", **kwargs)
+            return await self.aask(**_resend(turn), **kwargs)
         except BaseException:
             _restore(self.conversation, turn)
             raise
@@ -304,7 +317,7 @@ class Chat(MapMethods, BatchMethods):
         tools: Iterable[Callable[..., Any]] | None,
         tool_choice: Any,
         holder: dict[str, TurnLoop],
-        schema: ResponseSchema | None = None,
+        question: Mapping[str, Any] | None = None,
     ) -> Reply:
         conversation = self.conversation
         if not history:
@@ -322,7 +335,7 @@ class Chat(MapMethods, BatchMethods):
                     tool_choice=_tool_choice(tool_choice),
                     confirm=self.confirm,
                     holder=holder,
-                    schema=schema,
+                    **(question or {}),  # its attachments, the secret scanner, its schema
                 )
             finally:
                 if "turn" in holder:
@@ -364,36 +377,9 @@ def _restore(conversation: Conversation, turn: Turn) -> None:
     conversation.extend(turn.messages)
 
 
-def _wait_for_turn(
-    chat: Chat,
-    make: Callable[[Bridge], Coroutine[Any, Any, Reply]],
-    observer: TurnObserver,
-    holder: dict[str, TurnLoop],
-) -> Reply:
-    """Run a turn from synchronous code; Ctrl-C keeps the partial reply and says so."""
-    try:
-        return run_blocking(make, observer)
-    except KeyboardInterrupt:
-        turn = holder.get("turn")
-        if turn is None:
-            raise
-        chat.last_reply = turn.reply
-        raise interrupted_error(turn) from None
-
-
 def _response_schema(schema: Any) -> ResponseSchema | None:
     """The schema of a structured reply, checked before anything is sent."""
     return ResponseSchema.of(schema) if schema is not None else None
-
-
-def _with_tools(registry: ToolRegistry, extra: Iterable[Callable[..., Any]] | None) -> ToolRegistry:
-    """The chat's tools, plus functions offered for one call only."""
-    if extra is None:
-        return registry
-    combined = registry.copy()
-    for function in extra:
-        combined.add(function)
-    return combined
 
 
 def _registry(tools: Any) -> ToolRegistry:
@@ -409,16 +395,9 @@ def _registry(tools: Any) -> ToolRegistry:
     return registry
 
 
-def _check_text(text: Any) -> None:
-    if not isinstance(text, str):
-        raise ConfigurationError(
-            f"The message must be text (a str), not {type(text).__name__}.",
-            hint="Pass the question as a string, e.g. chat.ask('What is a p-value?').",
-        )
-
-
-def _tool_choice(choice: Any) -> Any:
-    """Accept a bare tool name as shorthand for forcing that tool."""
-    if isinstance(choice, str) and choice not in ("auto", "none", "required"):
-        return {"type": "function", "function": {"name": choice}}
-    return choice
+def _resend(turn: Turn) -> dict[str, Any]:
+    """A retry's question, with its attachments exactly as they were sent."""
+    if turn.user is None:
+        return {"text": ""}
+    parts = turn.user.parts
+    return {"text": turn.user.content, "context": Attachment.from_parts(parts) if parts else None}

@@ -28,6 +28,7 @@ from typing import Any
 from . import conversation_file
 from ._public import public
 from ._text import clean_text
+from ._tokens import part_tokens
 from .errors import TurnInProgressError
 from .types import Completion, Message, ToolResult, Usage
 
@@ -37,11 +38,14 @@ _NOT_RUN = "Not run: the turn stopped before this tool call."
 
 
 def estimate_tokens(message: Message) -> int:
-    """A cheap token estimate for one message (about 4 characters per token, plus framing)."""
+    """A cheap token estimate for one message (about 4 characters per token, plus framing).
+
+    Attachments count too: their text like the message's, an image by its size.
+    """
     chars = len(message.content)
     for call in message.tool_calls:
         chars += len(call.name) + len(call.arguments) + 10
-    return 4 + (chars + 3) // 4
+    return 4 + (chars + 3) // 4 + sum(part_tokens(part) for part in message.parts)
 
 
 @dataclass
@@ -241,10 +245,13 @@ class Conversation(conversation_file.SavedForm):
         finally:
             self._turn_lock.release()
 
-    def add_user(self, text: str) -> Message:
-        """Append a user message (pending tool calls are answered as skipped first)."""
+    def add_user(self, text: str, parts: list[dict[str, Any]] | None = None) -> Message:
+        """Append a user message (pending tool calls are answered as skipped first).
+
+        ``parts`` are content parts sent before the text (attachments, images).
+        """
         self.answer_pending_tool_calls()
-        message = Message(role="user", content=text)
+        message = Message(role="user", content=text, parts=list(parts or []))
         self._messages.append(message)
         return message
 

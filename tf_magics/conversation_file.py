@@ -166,6 +166,14 @@ def _fence(text: str, info: str = "") -> str:
     return f"{ticks}{info}\n{text}\n{ticks}"
 
 
+def _part_markdown(part: dict[str, Any]) -> list[str]:
+    """An attachment: its label line, then its text fenced (an image is named, not embedded)."""
+    if part.get("type") != "text":
+        return ["*[an image]*"]
+    label, _, body = str(part.get("text", "")).partition("\n")
+    return [f"*{label}*", "", _fence(body)] if body else [f"*{label}*"]
+
+
 def _message_markdown(message: Message) -> str:
     title = {"system": "System", "user": "User", "assistant": "Assistant", "tool": "Tool"}[
         message.role
@@ -178,6 +186,8 @@ def _message_markdown(message: Message) -> str:
     if message.reasoning:
         quoted = "\n".join(f"> {line}" for line in message.reasoning.splitlines())
         lines += ["> *Reasoning:*", quoted, ""]
+    for part in message.parts:
+        lines += [*_part_markdown(part), ""]
     if message.role == "tool":
         lines.append(_fence(message.content))
     elif message.content:

@@ -8,6 +8,7 @@ instead of a traceback, and still fails the cell so Run All and papermill stop.
 
     TFMagicsError
     ├── ConfigurationError        bad settings, caught before any request (also a ValueError)
+    ├── AttachmentError           a value cannot be attached to a message (also a ValueError)
     ├── ToolDefinitionError       a callable that cannot be described as a tool (also a TypeError)
     ├── ValidationError           a JSON value does not fit its Python type (also a ValueError)
     │   ├── ToolArgumentError     the arguments of a tool call do not fit its parameters
@@ -25,7 +26,8 @@ instead of a traceback, and still fails the cell so Run All and papermill stop.
         ├── APIStatusError        the server answered with an error (status, code, body message)
         │   ├── BatchUnsupportedError     404/405 on the Batch API: the server has none
         │   ├── BadRequestError           400, 404, 405, 409, 413, 415, 422 (not context length)
-        │   │   └── ContextLengthError    the prompt is longer than the model's context
+        │   │   ├── ContextLengthError    the prompt is longer than the model's context
+        │   │   └── ImagesNotSupportedError   the model does not take images
         │   ├── AuthenticationError       401, 403
         │   ├── RateLimitError            429
         │   └── ServerError               5xx
@@ -60,6 +62,7 @@ __all__ = [
     "APIError",
     "APIStatusError",
     "APITimeoutError",
+    "AttachmentError",
     "AuthenticationError",
     "BadRequestError",
     "BatchError",
@@ -69,6 +72,7 @@ __all__ = [
     "ConfigurationError",
     "ContextLengthError",
     "EmptyStreamError",
+    "ImagesNotSupportedError",
     "IncompleteStreamError",
     "MapBudgetExceeded",
     "MapError",
@@ -118,6 +122,13 @@ class TFMagicsError(Exception):
 
 class ConfigurationError(TFMagicsError, ValueError):
     """A setting is missing or out of range; raised before any request is made."""
+
+
+class AttachmentError(TFMagicsError, ValueError):
+    """A value cannot be attached to a message (a binary file, an image too large to send).
+
+    Raised before anything is sent or added to the history.
+    """
 
 
 class ToolDefinitionError(TFMagicsError, TypeError):
@@ -312,6 +323,13 @@ class BadRequestError(APIStatusError):
 
 class ContextLengthError(BadRequestError):
     """The conversation no longer fits the model's context window."""
+
+
+class ImagesNotSupportedError(BadRequestError):
+    """The model (or the server) does not take images, and the request carried one.
+
+    ``status_code`` is ``None`` when tf_magics knew it before sending (the built-in demo model).
+    """
 
 
 class AuthenticationError(APIStatusError):

@@ -7,15 +7,19 @@ can pass ``on_event=`` to :meth:`tf_magics.Chat.ask` to see them). :data:`Event`
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ._public import publish
 from .types import Completion, ToolCall, ToolResult
+
+if TYPE_CHECKING:
+    from .attachment import Attachment
 
 __all__ = [
     "BatchProgress",
     "CompletionDone",
     "ContentDelta",
+    "ContextAttached",
     "Event",
     "MapProgress",
     "Notice",
@@ -26,6 +30,7 @@ __all__ = [
     "ToolCallDelta",
     "ToolCallFinished",
     "ToolCallStarted",
+    "VariantEvent",
 ]
 
 
@@ -65,6 +70,13 @@ class Notice:
 
     text: str
     kind: Literal["info", "warning", "progress"] = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class ContextAttached:
+    """Notebook values were attached to the question, as they are sent (secrets masked)."""
+
+    attachments: tuple[Attachment, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,9 +229,18 @@ class MapProgress:
         return (self.total - self.finished) / rate if rate else None
 
 
+@dataclass(frozen=True, slots=True)
+class VariantEvent:
+    """An event of one variant of a comparison (``variant`` counts from 0)."""
+
+    variant: int
+    event: Event
+
+
 Event = (
     RequestStarted
     | Notice
+    | ContextAttached
     | Retrying
     | StreamFallback
     | ContentDelta
@@ -230,6 +251,7 @@ Event = (
     | ToolCallFinished
     | BatchProgress
     | MapProgress
+    | VariantEvent
 )
 
 

@@ -539,6 +539,16 @@ OPTIONS: tuple[Option, ...] = (
         low=1,
     ),
     Option(
+        "context_max_tokens",
+        "int",
+        "Size budget of each value attached with --with or context=, in tokens (about 4 "
+        "characters each): a DataFrame, a file or a list is summarised to fit.",
+        default=2000,
+        low=50,
+        high=100_000,
+        flags=("--context-tokens",),
+    ),
+    Option(
         "tool_timeout",
         "float",
         "Seconds an async tool may run before it is stopped and the model told so (unset: no "

@@ -11,11 +11,14 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from functools import reduce
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ._public import publish
 from .cost import Price, cost_of
 from .types import Completion, FinishKind, Replayed, ToolResult, Usage
+
+if TYPE_CHECKING:
+    from .attachment import Attachment
 
 __all__ = ["Reply", "StopReason"]
 
@@ -66,6 +69,8 @@ class Reply:
         instance of ``T``; a ``dict`` for a JSON-schema dict). ``None`` without a schema.
     schema_name
         The name of the schema the answer was asked to fit, or ``None``.
+    attachments
+        The values attached to the question, as they were sent (secrets masked).
     """
 
     text: str = ""
@@ -86,6 +91,7 @@ class Reply:
     conversation_cost: float | None = None
     value: Any = None
     schema_name: str | None = None
+    attachments: list[Attachment] = field(default_factory=list)
 
     def __str__(self) -> str:
         return self.text
@@ -194,6 +200,7 @@ class Reply:
             "stopped": self.stopped,
             "notes": list(self.notes),
             "replayed": self.replayed_requests or None,
+            "attachments": [attachment.summary() for attachment in self.attachments],
         }
 
     def _repr_markdown_(self) -> str:

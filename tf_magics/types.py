@@ -298,9 +298,18 @@ class Message:
     created: float = field(default_factory=time.time)
 
     def to_wire(self) -> dict[str, Any]:
-        """The message exactly as it must be re-sent."""
+        """The message exactly as it must be re-sent.
+
+        Parts that are all text (attachments without images) are sent as one string, each part
+        and the text separated by a blank line: every server takes a string, while some that
+        cannot read images reject a list of parts even when it holds only text
+        (llama-cpp-python: HTTP 500). With an image, the content is the list of parts.
+        """
         wire: dict[str, Any] = {"role": self.role, "content": self.content}
-        if self.parts:
+        if self.parts and all(part.get("type") == "text" for part in self.parts):
+            texts = [str(part.get("text", "")) for part in self.parts]
+            wire["content"] = "\n\n".join([*texts, self.content] if self.content else texts)
+        elif self.parts:
             text = [{"type": "text", "text": self.content}] if self.content else []
             wire["content"] = [*self.parts, *text]
         if self.role == "assistant" and self.tool_calls:
@@ -427,7 +436,8 @@ def _read_message(data: Any, where: str) -> Message:
     content, parts = _read_content(data.get("content"), role, f"{where}.content")
     saved_parts = data.get("parts")
     if saved_parts is not None:
-        parts = [*_read_parts(saved_parts, f"{where}.parts")[1], *parts]
+        # Saved parts keep their text parts (attachments) as parts, in order.
+        parts = [*_read_parts(saved_parts, f"{where}.parts", keep_text=True)[1], *parts]
     usage = data.get("usage")
     if usage is not None and not isinstance(usage, dict):
         raise ValueError(f"{where}.usage must be an object, not {_kind(usage)}")
@@ -461,8 +471,13 @@ def _read_content(value: Any, role: str, where: str) -> tuple[str, list[dict[str
     raise ValueError(f"{where} must be text or a list of content parts, not {_kind(value)}")
 
 
-def _read_parts(value: Any, where: str) -> tuple[str, list[dict[str, Any]]]:
-    """The text of a list of content parts (joined), and its other parts, all checked."""
+def _read_parts(
+    value: Any, where: str, *, keep_text: bool = False
+) -> tuple[str, list[dict[str, Any]]]:
+    """The text of a list of content parts (joined), and its other parts, all checked.
+
+    With ``keep_text``, text parts stay parts (in order) instead of joining the text.
+    """
     if not isinstance(value, list):
         raise ValueError(f"{where} must be a list of content parts, not {_kind(value)}")
     texts: list[str] = []
@@ -470,7 +485,9 @@ def _read_parts(value: Any, where: str) -> tuple[str, list[dict[str, Any]]]:
     for position, part in enumerate(value):
         fields = _Fields(part, f"{where}[{position}]")
         kind = part.get("type")
-        if kind == "text":
+        if kind == "text" and keep_text:
+            others.append({"type": "text", "text": fields.text("text", required=True) or ""})
+        elif kind == "text":
             texts.append(fields.text("text", required=True) or "")
         elif kind == "image_url":
             image = _Fields(part.get("image_url"), f"{where}[{position}].image_url")

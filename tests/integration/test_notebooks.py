@@ -217,6 +217,8 @@ def check_chat_replies(notebook: Notebook) -> None:
     cells = chat_cells(notebook)
     assert cells, "the notebook has no %%chat cell"
     for cell in cells:
+        if "--dry-run" in cell.source.split("\n", 1)[0]:
+            continue  # a request shown, not sent: no reply
         data = reply_output(cell)
         assert set(data) == REPLY_MIMETYPES, f"{cell.source[:40]!r}: {sorted(data)}"
         assert LOCAL_FOOTER in data["text/plain"], data["text/plain"][-300:]
@@ -301,8 +303,14 @@ def check_analysis(notebook: Notebook) -> None:
     assert audit.count("asked:") == 4 and audit.count("got:") == 4
     chart = code_cell(notebook, "plot.barh")
     assert any("image/png" in o.get("data", {}) for o in chart.outputs), "no chart"
-    pasted = reply_output(code_cell(notebook, "%%chat -i"))
-    assert pasted["text/plain"].strip()
+    dry_run = text_of(code_cell(notebook, "--with sales --dry-run"))
+    assert dry_run.startswith("Dry run: nothing was sent.")
+    assert "Attachment `sales` (pandas DataFrame, 1,092 rows × 6 columns)" in dry_run
+    assert "- store (str): no nulls, 3 distinct" in dry_run
+    attached = reply_output(code_cell(notebook, "--with by_product"))
+    assert attached["text/plain"].startswith("📎 Attached: by_product (pandas Series 'revenue'")
+    assert 'class="tf-magics-attachments"' in attached["text/html"]
+    assert "latte" in attached["text/html"]  # the values sent, shown collapsed
 
 
 def check_data_at_scale(notebook: Notebook) -> None:

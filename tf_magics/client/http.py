@@ -154,11 +154,7 @@ class Client:
         APIError
             Any failure; stream failures carry the partial reply in ``partial``.
         """
-        extra: dict[str, Any] = {}
-        if tools:
-            extra["tools"] = tools
-        if tool_choice is not None:
-            extra["tool_choice"] = tool_choice
+        extra = _extra(tools, tool_choice)
 
         async def live(ready: RequestOptions, sink: EventSink | None) -> Completion:
             # With a hook, ``ready`` is normally ready already: what is left costs nothing.
@@ -196,16 +192,11 @@ class Client:
         gate: RequestGate | None,
     ) -> Completion:
         """The request, sent again in a simpler form when the server refuses a field."""
-        base_url = _require_base_url(options)
-        key = (base_url, options.model or "")
+        key = (_require_base_url(options), options.model or "")
         while True:
             form = self.response_formats.get(key, 0) if response_format is not None else None
-            stream_options = (
-                options.stream
-                and options.include_usage
-                and base_url not in self.rejects_stream_options
-            )
-            body = _body(options, messages, extra, stream_options, response_format, form)
+            body = self._body_now(options, messages, extra, response_format)
+            stream_options = "stream_options" in body
             content = encode_body(body)
             refused = is_rejection if form is not None and form < LAST_FORM else None
             try:
@@ -218,32 +209,36 @@ class Client:
                     gate,
                 )
             except APIStatusError as error:
-                if not self._fall_back(error, key, stream_options, form, on_event):
+                if not _fall_back(self, error, key, stream_options, form, on_event):
                     raise
 
-    def _fall_back(
+    def request_body(
         self,
-        error: APIStatusError,
-        key: tuple[str, str],
-        stream_options: bool,
-        form: int | None,
-        on_event: EventSink | None,
-    ) -> bool:
-        """Remember what the server refused; True when the request is worth sending again."""
-        if (
-            stream_options
-            and isinstance(error, BadRequestError)
-            and _mentions_stream_options(error)
-        ):
-            # A server that rejects stream_options still works, just without usage numbers.
-            self.rejects_stream_options.add(key[0])
-            return True
-        if form is not None and form < LAST_FORM and is_rejection(error):
-            self.response_formats[key] = max(self.response_formats.get(key, 0), form + 1)
-            if on_event is not None:
-                on_event(Notice(describe_fallback(key[0], form + 1, error), "info"))
-            return True
-        return False
+        options: RequestOptions,
+        messages: list[dict[str, Any]],
+        *,
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: Any = None,
+        response_format: ResponseSchema | None = None,
+    ) -> dict[str, Any]:
+        """The JSON body :meth:`chat` would send now (a dry run shows the same one)."""
+        return self._body_now(options, messages, _extra(tools, tool_choice), response_format)
+
+    def _body_now(
+        self,
+        options: RequestOptions,
+        messages: list[dict[str, Any]],
+        extra: dict[str, Any],
+        response_format: ResponseSchema | None,
+    ) -> dict[str, Any]:
+        """The body in the form this server is known to take (its refusals remembered)."""
+        base_url = (options.base_url or "").rstrip("/")
+        key = (base_url, options.model or "")
+        form = self.response_formats.get(key, 0) if response_format is not None else None
+        stream_options = (
+            options.stream and options.include_usage and base_url not in self.rejects_stream_options
+        )
+        return _body(options, messages, extra, stream_options, response_format, form)
 
     async def list_models(self, options: RequestOptions) -> list[ModelInfo]:
         """``GET /models``; an empty list when the server has none (or ``data: null``)."""
@@ -397,6 +392,37 @@ def _new_pool(
         # named, perhaps in cleartext: it is reported, never followed.
         follow_redirects=False,
     )
+
+
+def _extra(tools: list[dict[str, Any]] | None, tool_choice: Any) -> dict[str, Any]:
+    """The body fields for the tools offered (none when there are none)."""
+    extra: dict[str, Any] = {}
+    if tools:
+        extra["tools"] = tools
+    if tool_choice is not None:
+        extra["tool_choice"] = tool_choice
+    return extra
+
+
+def _fall_back(
+    client: Client,
+    error: APIStatusError,
+    key: tuple[str, str],
+    stream_options: bool,
+    form: int | None,
+    on_event: EventSink | None,
+) -> bool:
+    """Remember what the server refused (on ``client``); True when it is worth sending again."""
+    if stream_options and isinstance(error, BadRequestError) and _mentions_stream_options(error):
+        # A server that rejects stream_options still works, just without usage numbers.
+        client.rejects_stream_options.add(key[0])
+        return True
+    if form is not None and form < LAST_FORM and is_rejection(error):
+        client.response_formats[key] = max(client.response_formats.get(key, 0), form + 1)
+        if on_event is not None:
+            on_event(Notice(describe_fallback(key[0], form + 1, error), "info"))
+        return True
+    return False
 
 
 def _body(

@@ -8,6 +8,9 @@ module                    job
 ``private_loop``          the event loop on its own thread that sync callers wait on
 ``endpoint``              filling in the local model and the server's default model
 ``start``                 starting a chat's turn: endpoint, loop from the settings, run
+``outgoing``              what leaves: secrets masked in every message, images checked
+``preview``               a dry run: the request a turn would send, built on a copy
+``compare``               one question to several variants at once: :class:`Comparison`
 ========================  ================================================================
 """
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from tf_magics._secrets import SecretScanner
 from tf_magics._text import clean_text
+from tf_magics.attachment import Attachment
 from tf_magics.client import RequestOptions
 from tf_magics.conversation import Conversation
 from tf_magics.reply import Reply
@@ -39,11 +41,15 @@ async def start_turn(
     confirm: Confirm | None,
     holder: dict[str, TurnLoop],
     schema: ResponseSchema | None = None,
+    attachments: list[Attachment] | None = None,
+    parts: list[dict[str, Any]] | None = None,
+    scanner: SecretScanner | None = None,
 ) -> Reply:
     """Run one turn of ``conversation`` (a structured one with ``schema``).
 
     ``holder["turn"]`` receives the loop as soon as it exists, so the caller can read what was
-    kept after an interrupt.
+    kept after an interrupt. ``attachments`` (and raw ``parts``, for a retry) go with the
+    question; ``scanner`` masks secrets in everything sent.
     """
     turn = TurnLoop(
         client=client,
@@ -57,6 +63,9 @@ async def start_turn(
         tool_timeout=settings.tool_timeout,
         history_limit=(settings.history_max_turns, settings.history_max_tokens),
         schema=schema,
+        attachments=attachments,
+        parts=parts,
+        scanner=scanner,
     )
     holder["turn"] = turn
     return await turn.run(clean_text(text))

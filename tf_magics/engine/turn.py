@@ -15,14 +15,23 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from tf_magics._secrets import SecretScanner
 from tf_magics._text import exception_text
+from tf_magics.attachment import Attachment
 from tf_magics.client import ChunkAccumulator, RequestOptions
 from tf_magics.conversation import Conversation
 from tf_magics.cost import cost_of
-from tf_magics.errors import APIError, EmptyStreamError, StreamInterrupted, StructuredOutputError
+from tf_magics.errors import (
+    APIError,
+    APIStatusError,
+    EmptyStreamError,
+    StreamInterrupted,
+    StructuredOutputError,
+)
 from tf_magics.events import (
     CompletionDone,
     ContentDelta,
+    ContextAttached,
     Event,
     Notice,
     ReasoningDelta,
@@ -36,6 +45,14 @@ from tf_magics.reply import Reply, StopReason
 from tf_magics.types import Completion, ToolResult
 
 from .endpoint import LOCAL_SOURCE, default_model, local_endpoint, model_price
+from .outgoing import (
+    Redactions,
+    image_failure,
+    messages_to_send,
+    redact_question,
+    refuse_images_locally,
+    trim_before_question,
+)
 from .private_loop import Bridge
 from .structured import StructuredCheck
 
@@ -74,6 +91,9 @@ class TurnLoop:
         clock: Callable[[], float] = time.perf_counter,
         schema: ResponseSchema | None = None,
         gate: RequestGate | None = None,
+        attachments: list[Attachment] | None = None,
+        parts: list[dict[str, Any]] | None = None,
+        scanner: SecretScanner | None = None,
     ) -> None:
         self.client = client
         self.conversation = conversation
@@ -88,9 +108,13 @@ class TurnLoop:
         self.clock = clock
         self.schema = schema
         self.gate = gate
-        self.reply = Reply(
-            conversation=conversation.name, schema_name=schema.name if schema else None
-        )
+        self.attachments = list(attachments or [])
+        #: Parts sent before the question besides the attachments' (a retry resends its own).
+        self.parts = list(parts or [])
+        self.scanner = scanner if scanner is not None else SecretScanner()
+        self.redactions = Redactions()
+        named = schema.name if schema else None
+        self.reply = Reply(conversation=conversation.name, schema_name=named)
         self._accumulator: ChunkAccumulator | None = None
         self._start = 0.0
 
@@ -117,8 +141,18 @@ class TurnLoop:
         """
         self._start = self.clock()
         await self._prepare()
-        self.conversation.add_user(user_text)
+        text, attachments = redact_question(
+            user_text, self.attachments, self.scanner, self.redactions
+        )
+        parts = [*self.parts, *(part for a in attachments for part in a.parts)]
+        if attachments:
+            self.reply.attachments = attachments
+            self.bridge.emit(ContextAttached(tuple(attachments)))
+        self.conversation.add_user(text, parts)
         try:
+            refuse_images_locally(
+                self.options.base_url_source, self.options.model, self.conversation
+            )
             await self._answer()
         except StructuredOutputError:
             raise  # a complete answer that does not fit: kept as it is (see structured.py)
@@ -149,16 +183,9 @@ class TurnLoop:
             self.options = await self._resolve(self.options)
         else:
             self.options = replace(self.options, deferred=(*self.options.deferred, self._resolve))
-        max_turns, max_tokens = self.history_limit
-        if max_turns is not None or max_tokens is not None:
-            # The new question is not in the history yet: leave room for it.
-            report = self.conversation.trim(
-                max_tokens=max_tokens,
-                max_turns=None if max_turns is None else max(0, max_turns - 1),
-                keep_last=0,
-            )
-            if report:
-                self.note(str(report))
+        report = trim_before_question(self.conversation, self.history_limit)
+        if report is not None:
+            self.note(str(report))
 
     async def _resolve(self, options: RequestOptions) -> RequestOptions:
         """``options`` with the endpoint filled in; the turn's later requests reuse it."""
@@ -237,10 +264,11 @@ class TurnLoop:
         tool_choice = self.tool_choice if round_number == 1 else None
         self.bridge.emit(RequestStarted(round_number, options.model, options.stream))
         self._accumulator = ChunkAccumulator()
+        messages = messages_to_send(self.conversation, self.scanner, self.redactions, self.note)
         try:
             return await self.client.chat(
                 options,
-                self.conversation.to_wire(),
+                messages,
                 self._accumulator,
                 on_event=self._emit,
                 tools=tools or None,
@@ -248,9 +276,17 @@ class TurnLoop:
                 response_format=self.schema,
                 gate=self.gate,
             )
-        except EmptyStreamError:
-            if not (tools and options.stream) or self._accumulator.has_output:
-                raise
+        except (EmptyStreamError, APIStatusError) as error:
+            empty = isinstance(error, EmptyStreamError) and not self._accumulator.has_output
+            if not (empty and tools and options.stream):
+                refused = (
+                    None
+                    if self._accumulator.has_output
+                    else image_failure(error, messages, options.model, self.conversation)
+                )
+                if refused is None:
+                    raise
+                raise refused from None
         # llama-cpp-python answers a streamed request with tools (tool_choice auto) with an empty
         # body: ask again without streaming, and remember not to stream tool rounds there.
         # The address the request went to: filled in while it was sent when it was deferred.

@@ -15,6 +15,12 @@ module                    job
 ``layout``                the reply's chrome: tool blocks, notes, footer (pure)
 ``history_view``          a whole conversation, shown by ``%chat history`` (pure)
 ``interpolate``           ``%%chat -i``: notebook values in a cell's text
+``values``                ``--with`` names, the last error, cells named in tracebacks
+``cell_flows``            ``--dry-run``, ``--compare``, ``--code``
+``attachments_view``      what was attached, collapsed (pure)
+``preview_view``          a dry run shown (pure)
+``compare_layout``        a comparison's columns (pure)
+``compare_view``          a comparison streaming into the cell; the Keep buttons
 ``panel``                 the ipywidgets control panel
 ========================  ================================================================
 """

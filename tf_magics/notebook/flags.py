@@ -84,6 +84,41 @@ CELL_FLAGS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
             "help": "With --map: record a failed row's error and go on (default), or stop.",
         },
     ),
+    (
+        ("--with",),
+        {
+            "dest": "attach",
+            "metavar": "A,B",
+            "help": "Attach notebook values: DataFrames, arrays, figures, images, files (Path), "
+            "functions (NAME:source for their code), 'error' for the last exception.",
+        },
+    ),
+    (
+        ("--dry-run",),
+        {
+            "action": "store_true",
+            "help": "Show the exact request without sending it (the history is not changed).",
+        },
+    ),
+    (
+        ("--code",),
+        {
+            "nargs": "?",
+            "const": "all",
+            "metavar": "N",
+            "help": "Put the reply's code blocks (or only the Nth) into a new cell below; "
+            "nothing is run.",
+        },
+    ),
+    (
+        ("--compare",),
+        {
+            "metavar": "M1,M2",
+            # argparse formats help with %: "%%" shows one.
+            "help": "Ask these models at once and show the replies side by side (none is kept: "
+            "%%chat keep N). A comma list of temperatures (-t 0,0.7,1.4) compares too.",
+        },
+    ),
 )
 
 
@@ -114,6 +149,12 @@ class CellRequest:
     rpm: float | None = None
     on_error: str | None = None
     batch: bool = False
+    attach: str | None = None
+    dry_run: bool = False
+    code: str | None = None
+    compare: str | None = None
+    #: Settings given as comma lists (``-t 0,0.7``): a comparison of their values.
+    variants: dict[str, list[Any]] = field(default_factory=dict)
 
     def check_map_flags(self) -> None:
         """Refuse the flags of ``--map`` on a cell without it.
@@ -140,6 +181,21 @@ class CellRequest:
                 f"%%chat: {', '.join(given)} only apply with --map DATA (one request per row)."
             )
 
+    def comparison(self) -> list[dict[str, Any]]:
+        """The variants to compare, one dict of settings each (empty: not a comparison).
+
+        ``--compare A,B`` varies the model and a comma list varies its setting; several give
+        every combination, models first.
+        """
+        dimensions = dict(self.variants)
+        if self.compare is not None:
+            models = [m.strip() for m in self.compare.split(",") if m.strip()]
+            dimensions = {"model": models, **dimensions}
+        combos: list[dict[str, Any]] = [{}] if dimensions else []
+        for name, values in dimensions.items():
+            combos = [{**combo, name: value} for combo in combos for value in values]
+        return combos
+
 
 def _dest(spec: Option) -> str:
     return spec.name
@@ -155,9 +211,25 @@ def _argument_for(spec: Option) -> tuple[tuple[str, ...], dict[str, Any]]:
         keywords.update(action="store_const", const=spec.flag_value)
     elif spec.kind == "strings":
         keywords.update(action="append", metavar=spec.name.upper())
+    elif spec.kind in ("float", "int") and spec.wire:
+        keywords.update(type=_numbers(spec.kind), metavar="X[,Y…]")
     elif spec.kind in ("float", "int"):
         keywords["type"] = float if spec.kind == "float" else int
     return spec.flags, keywords
+
+
+def _numbers(kind: str) -> Callable[[str], Any]:
+    """An argparse type: one number, or a comma list of them (``0,0.7,1.4``: a comparison)."""
+    convert: Callable[[str], Any] = float if kind == "float" else int
+
+    def number(text: str) -> Any:
+        values = [convert(item) for item in text.split(",") if item.strip()]
+        if not values:
+            raise ValueError(text)
+        return values if "," in text else values[0]
+
+    number.__name__ = "number" if kind == "float" else "whole number"  # argparse's error names it
+    return number
 
 
 def option_arguments(function: F) -> F:
@@ -178,14 +250,21 @@ def cell_arguments(function: F) -> F:
 def request_from(namespace: argparse.Namespace) -> CellRequest:
     """The typed request in a parsed namespace (options given, then the cell's own flags)."""
     values = vars(namespace)
-    overrides = {
+    given = {
         spec.name: values[_dest(spec)]
         for spec in OPTIONS
         if spec.flags and values.get(_dest(spec)) is not None
     }
+    # A comma list of a number (-t 0,0.7) asks for a comparison of its values.
+    variants = {
+        spec.name: given.pop(spec.name)
+        for spec in OPTIONS
+        if spec.kind in ("float", "int") and isinstance(given.get(spec.name), list)
+    }
     own = {name: values[name] for name in CellRequest.__dataclass_fields__ if name in values}
     own.pop("overrides", None)
-    return CellRequest(overrides=overrides, **own)
+    own.pop("variants", None)
+    return CellRequest(overrides=given, variants=variants, **own)
 
 
 def parse_cell_line(parser: argparse.ArgumentParser, line: str, prog: str) -> CellRequest:

@@ -6,10 +6,12 @@ sanitized Markdown only.
 
 from __future__ import annotations
 
+from tf_magics.attachment import Attachment
 from tf_magics.conversation import Conversation
 from tf_magics.cost import format_money
 from tf_magics.render import escape, render_markdown
 
+from .attachments_view import attachments_html, attachments_text
 from .layout import ToolBlock, footer_html
 
 __all__ = ["history_view"]
@@ -52,6 +54,10 @@ def history_view(conversation: Conversation, currency: str = "$") -> tuple[str, 
                 continue
             label = message.role + (" (partial)" if message.partial else "")
             html.append(f"<div><i>{escape(label)}</i></div>")
+            attached = Attachment.from_parts(message.parts)
+            if attached:  # what went with the question, collapsed, as it was sent
+                html.append(attachments_html(attached))
+                text.append(f"[{label}] {attachments_text(attached)}")
             html.append(render_markdown(message.content) if message.content else "")
             text.append(f"[{label}] {message.content}")
             for call in message.tool_calls:

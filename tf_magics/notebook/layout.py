@@ -20,6 +20,8 @@ from tf_magics.reply import Reply
 from tf_magics.types import Replayed, ToolCall, ToolResult, Usage
 
 __all__ = [
+    "BOX",
+    "MUTED",
     "ToolBlock",
     "finish_note",
     "footer_text",
@@ -34,11 +36,13 @@ _PREVIEW_CHARS = 600
 _ARGS_PREVIEW = 2_000
 
 # Inline styles only: they survive a notebook saved and viewed elsewhere, and need no stylesheet.
-_MUTED = "color:var(--jp-ui-font-color2,#666);font-size:0.85em"
-_BOX = (
+MUTED = "color:var(--jp-ui-font-color2,#666);font-size:0.85em"
+BOX = (
     "border:1px solid var(--jp-border-color2,#ddd);border-radius:4px;"
     "padding:2px 8px;margin:4px 0;font-size:0.9em"
 )
+_MUTED = MUTED
+_BOX = BOX
 _STATUS_ICONS = {
     "streaming": "⋯",
     "running": "⏳",

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from tf_magics.events import (
     CompletionDone,
     ContentDelta,
+    ContextAttached,
     Event,
     Notice,
     ReasoningDelta,
@@ -36,6 +37,7 @@ from tf_magics.render import StreamingMarkdown, render_markdown
 from tf_magics.reply import Reply
 from tf_magics.types import Usage
 
+from .attachments_view import attachments_bundle
 from .layout import ToolBlock, reasoning_html, status_line_html, waiting_words
 from .outputs import Bundle, Output
 from .reply_output import reply_bundle
@@ -197,6 +199,9 @@ class LiveView:
             self._end_round(event)
         elif isinstance(event, (ToolCallStarted, ToolCallFinished)):
             self._tool_progress(event)
+        elif isinstance(event, ContextAttached):  # what the model sees, shown before its reply
+            html, _, text = attachments_bundle(list(event.attachments))
+            self._show(html, text, "attachments")
         elif isinstance(event, (Retrying, StreamFallback, Notice)):
             notice, status = waiting_words(event)
             if notice is not None:

@@ -14,7 +14,11 @@ commands (history, undo, retry, system prompt, models, settings, save/load, tool
 
 Variable interpolation is opt-in: with ``-i``/``--interpolate``, ``{name}`` or ``{name.attr}`` is
 replaced by the value of a notebook variable, once (``{{`` and ``}}`` give literal braces).
-Without it, braces in code or JSON are sent as they are.
+Without it, braces in code or JSON are sent as they are. ``--with df,fig`` attaches values
+instead (summarised: a DataFrame's shape, columns and a few rows; a figure as an image), and
+``--with error`` the last exception. ``--dry-run`` shows the request without sending it,
+``--code`` puts the reply's code into a new cell below, and ``--compare A,B`` (or ``-t 0,1``)
+asks several models or temperatures at once.
 
 Errors fail the cell with one line that says what to do. Ctrl-C (the kernel's stop button) stops a
 stream at once: the partial reply stays visible and in the history, marked as interrupted.
@@ -31,10 +35,12 @@ from IPython.core.magic_arguments import magic_arguments
 from tf_magics.errors import CacheMissError
 from tf_magics.events import Notice
 
+from .cell_flows import check_comparison, code_to_next_cell, run_comparison, show_dry_run
 from .flags import CellRequest, cell_arguments, option_arguments, parse_cell_line
 from .interpolate import interpolate
 from .session import NotebookSession
 from .turns import make_view, run_turn
+from .values import notebook_values
 
 __all__ = ["ChatMagics"]
 
@@ -63,8 +69,9 @@ class ChatMagics(Magics):
 
         As a cell magic, ``%%chat [flags]`` sends the cell's text as the next user message and
         streams the reply. As a line magic, ``%chat COMMAND`` manages conversations; ``%chat help``
-        lists the commands: history, reset, undo, retry, system, models, settings, set, unset,
-        save, load, export, tools, trim, usage, conversations, local, panel, batch.
+        lists the commands: history, reset, undo, retry, system, explain, keep, models,
+        settings, set, unset, save, load, export, tools, trim, usage, conversations, local,
+        panel, cache, restore, batch.
         """
         if cell is None:
             from .commands import run_line_command
@@ -84,7 +91,7 @@ class ChatMagics(Magics):
             try:
                 return run_cell_map(self.session, text, request)
             finally:
-                self.session.refresh_panels()
+                self.session.changed()
         if request.interpolate:
             text = interpolate(text, self.session.user_ns)
         try:
@@ -104,26 +111,58 @@ class ChatMagics(Magics):
         chat = self.session.chat(request.conversation)
         chat.settings.resolve(**request.overrides)  # bad values fail before anything changes
         tools = self._cell_tools(request.tools)
+        variants = check_comparison(request)
+        schema = self._schema(request.schema)
+        if schema is not None and (variants or request.dry_run or request.code is not None):
+            raise UsageError(
+                "%%chat --schema does not combine with a comparison, --dry-run or --code."
+            )
+        context = (
+            notebook_values(self.session.user_ns, request.attach, self.session.last_error) or None
+        )
+        if request.dry_run:
+            shown = show_dry_run(chat, text, request, variants, tools=tools, context=context)
+            self._store(request, shown)
+            return
         if request.new:
             chat.reset()
         if request.system is not None:
             chat.system = request.system
-        schema = self._schema(request.schema)
+        if variants:
+            self._store(
+                request,
+                run_comparison(
+                    self.session, chat, text, request, variants, tools=tools, context=context
+                ),
+            )
+            return
         view = make_view(chat, request.overrides, structured=schema is not None)
         earlier = self.session.keeper.earlier_notice()
         if earlier is not None:
             view.handle(Notice(earlier))  # shown under the reply, with its other notes
+        after = code_to_next_cell(self.shell, request.code) if request.code is not None else None
         try:
             reply = run_turn(
-                self.session, chat, view, text=text, request=request, tools=tools, schema=schema
+                self.session,
+                chat,
+                view,
+                text=text,
+                request=request,
+                tools=tools,
+                context=context,
+                after=after,
+                schema=schema,
             )
         except CacheMissError as error:
             if self.session.cell_number is not None:  # which cell, for headless logs
                 error.cell = f"In [{self.session.cell_number}]"
             raise
+        self._store(request, reply.value if schema is not None else reply.text)
+
+    def _store(self, request: CellRequest, value: Any) -> None:
+        """``-o VAR``: the reply's text (a preview or a comparison for those cells)."""
         if request.output:
-            structured = schema is not None
-            self.session.user_ns[request.output] = reply.value if structured else reply.text
+            self.session.user_ns[request.output] = value
 
     def _schema(self, name: str | None) -> Any:
         if not name:

@@ -14,6 +14,7 @@ from tf_magics.render import escape, markdown_images_as_links
 from tf_magics.reply import Reply
 from tf_magics.types import Usage
 
+from .attachments_view import attachments_bundle
 from .layout import ToolBlock, finish_note, footer_html, footer_text, notes_html, reasoning_html
 from .outputs import Bundle
 from .value_view import raw_answer_html, value_html, value_markdown, value_text
@@ -50,18 +51,20 @@ def reply_bundle(
         reuses what it rendered while streaming).
     remote_images
         Keep remote images in the saved Markdown (off: written as links, as in the HTML).
+
+    Values attached to the question (``reply.attachments``) are shown first, collapsed.
     """
     structured = reply.schema_name is not None
     html, markdown, plain = _rounds(reply, content_html, remote_images, contents=not structured)
     if structured:
         _add_value(reply, error, html, markdown, plain)
+    if reply.attachments:
+        for shown, form in zip(
+            (html, markdown, plain), attachments_bundle(reply.attachments), strict=True
+        ):
+            shown.insert(0, form)
     html.insert(0, '<div class="tf-magics-reply">')
-    notes = list(notices)
-    ending = finish_note(reply, max_tokens=max_tokens)
-    if ending is not None:
-        notes.append(ending)
-    if error is not None and reply.stopped != "interrupted":
-        notes.append(_error_note(error))
+    notes = _notes(reply, notices, max_tokens, error)
     html.append(notes_html(notes))
     footer = footer_text(reply, conversation_usage=conversation_usage)
     if reply.completions:
@@ -77,6 +80,22 @@ def reply_bundle(
         "text/markdown": "\n\n".join(markdown),
         "text/html": "".join(html),
     }
+
+
+def _notes(
+    reply: Reply,
+    notices: list[tuple[str, str]],
+    max_tokens: int | None,
+    error: BaseException | None,
+) -> list[tuple[str, str]]:
+    """The lines under the reply: what was noticed, how it ended, and an error if any."""
+    notes = list(notices)
+    ending = finish_note(reply, max_tokens=max_tokens)
+    if ending is not None:
+        notes.append(ending)
+    if error is not None and reply.stopped != "interrupted":
+        notes.append(_error_note(error))
+    return notes
 
 
 def _error_note(error: BaseException) -> tuple[str, str]:

@@ -16,11 +16,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 from tf_magics.cache.location import register_notebook_path, unregister_notebook_path
 from tf_magics.settings import ChatSettings
 
+from .values import cell_lookup
+
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
     from tf_magics.chat import Chat
     from tf_magics.cost import MapEstimate
+    from tf_magics.engine.compare import Comparison
     from tf_magics.reply import Reply
     from tf_magics.tools import Tool
 
@@ -59,6 +62,12 @@ class NotebookSession:
         The reply of the last turn run from the notebook (a cell, a retry, a panel button).
     keeper
         Saves the conversations beside the notebook and brings them back (``%chat restore``).
+    last_comparison
+        The last ``%%chat --compare`` (or ``-t 0,1``) result, until the next one; ``%chat
+        keep N`` keeps one of its replies.
+    last_error
+        The last exception a cell raised (``%chat explain``, ``--with error``), not counting
+        usage errors of magics: a mistyped ``%chat explian`` must not hide the error to explain.
     """
 
     def __init__(self, shell: InteractiveShell) -> None:
@@ -67,6 +76,8 @@ class NotebookSession:
         self.chats: dict[str, Chat] = {}
         self.panels: list[Refreshable] = []
         self.last_reply: Reply | None = None
+        self.last_comparison: Comparison | None = None
+        self.last_error: BaseException | None = None
         self.loaded = False
         self._keeper: ConversationKeeper | None = None
         self._notebook_path = _notebook_path_of(shell)
@@ -96,6 +107,8 @@ class NotebookSession:
             self.shell.events.register("pre_run_cell", self._cell_starts)
             # Python cells change conversations too (tf_magics.get_chat().ask(...)).
             self.shell.events.register("post_run_cell", self._cell_ended)
+        if self._remember_error not in self.shell.events.callbacks["post_run_cell"]:
+            self.shell.events.register("post_run_cell", self._remember_error)
         self.loaded = True
 
     def detach(self) -> None:
@@ -108,6 +121,8 @@ class NotebookSession:
         if self._watching_cells():
             self.shell.events.unregister("pre_run_cell", self._cell_starts)
             self.shell.events.unregister("post_run_cell", self._cell_ended)
+        if self._remember_error in self.shell.events.callbacks["post_run_cell"]:
+            self.shell.events.unregister("post_run_cell", self._remember_error)
         self.loaded = False
 
     def _watching_cells(self) -> bool:
@@ -117,6 +132,13 @@ class NotebookSession:
         # The count was already moved on for a cell that is stored in the history.
         count = self.shell.execution_count
         self.cell_number = count - 1 if getattr(info, "store_history", False) else count
+
+    def _remember_error(self, result: Any) -> None:
+        from IPython.core.error import UsageError
+
+        error = getattr(result, "error_in_exec", None) or getattr(result, "error_before_exec", None)
+        if isinstance(error, BaseException) and not isinstance(error, UsageError):
+            self.last_error = error
 
     # -- state --
 
@@ -135,6 +157,7 @@ class NotebookSession:
 
             chat = self.chats[name] = Chat(settings=self.settings, name=name, confirm=self.confirm)
             chat.confirm_spend = self.confirm_spend
+            chat.code_cells = cell_lookup(self.shell)  # tracebacks name the notebook's cells
         return chat
 
     def _cell_ended(self, result: Any = None) -> None:

@@ -8,6 +8,7 @@ from typing import TextIO, TypeVar
 
 from tf_magics.events import (
     ContentDelta,
+    ContextAttached,
     Event,
     Notice,
     ReasoningDelta,
@@ -18,6 +19,7 @@ from tf_magics.events import (
 from tf_magics.reply import Reply
 from tf_magics.types import Usage
 
+from .attachments_view import attachments_text
 from .layout import ToolBlock, finish_note, footer_text
 
 __all__ = ["TerminalView"]
@@ -64,6 +66,9 @@ class TerminalView:
         elif isinstance(event, Notice):
             self._newline()
             self._write(f"[{event.text}]\n")
+        elif isinstance(event, ContextAttached):
+            self._newline()
+            self._write(f"{attachments_text(list(event.attachments))}\n")
 
     def _newline(self) -> None:
         if self._thinking:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from tf_magics.engine import TurnObserver
 from tf_magics.errors import APIError
+from tf_magics.events import Notice
 
 from .flags import CellRequest
 
@@ -76,25 +77,24 @@ def run_turn(
     request: CellRequest | None = None,
     tools: list[Callable[..., Any]] | None = None,
     schema: Any = None,
+    context: Any = None,
+    after: Callable[[Reply], list[Notice]] | None = None,
 ) -> Reply:
-    """Run one turn of ``chat`` into ``view`` and remember its reply.
+    """Run one turn of ``chat`` into ``view`` and remember it (``session.last_reply``).
 
     Parameters
     ----------
-    session
-        The notebook's session (it keeps the last reply).
-    chat
-        The conversation to continue.
-    view
-        Where the reply streams.
+    chat, view
+        The conversation to continue, and where the reply streams.
     text
         The user message; ``None`` asks the last question again (a retry).
     request
         The cell's flags (setting overrides, one-off question, tool choice).
-    tools
-        Extra functions offered for this turn only.
-    schema
-        What a structured answer must be (``reply.value`` is then the object).
+    tools, schema, context
+        Extra functions offered, the structured answer's schema, values attached (as
+        :meth:`~tf_magics.Chat.ask` takes them).
+    after
+        Given the reply before its final output; its notices go under it (``--code``).
 
     Raises
     ------
@@ -113,6 +113,7 @@ def run_turn(
                 tools=tools,
                 tool_choice=request.tool_choice,
                 schema=schema,
+                context=context,
                 **request.overrides,
             )
     except Exception as error:
@@ -120,6 +121,8 @@ def run_turn(
         session.last_reply = failed or session.last_reply
         view.finish(failed, error=error, conversation_usage=chat.conversation.usage)
         raise
+    for notice in after(reply) if after is not None else []:
+        view.handle(notice)
     # A one-off question is not part of the conversation: no running total under it.
     usage = None if request.no_history else chat.conversation.usage
     view.finish(reply, conversation_usage=usage)

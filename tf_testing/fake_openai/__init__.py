@@ -26,6 +26,9 @@ spec is a small value that answers both streaming and non-streaming requests:
 - :class:`ReplayCapture` -- a byte-exact capture from ``tests/wire/`` served again;
 - :class:`Dynamic` -- a function that picks the reply from the request it received.
 
+``FakeOpenAI(vision=False)`` plays a model that reads text only: a request with an ``image_url``
+part gets OpenAI's 400 for it.
+
 Run ``python -m tf_testing.fake_openai --port P --tokens N --rate R`` from the repository root to
 serve from another process (a notebook, a kernel, a benchmark); it prints its base URL on the first
 line of stdout and stops on SIGTERM or Ctrl-C. ``--tokens N`` serves ``N`` tokens of generated

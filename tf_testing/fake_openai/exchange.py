@@ -24,9 +24,11 @@ __all__ = ["Call", "Part", "Plan", "RecordedRequest", "dumps_compact", "error_bo
 dumps_compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
-def error_body(message: str, type_: str = "invalid_request_error", code: Any = None) -> bytes:
+def error_body(
+    message: str, type_: str = "invalid_request_error", code: Any = None, param: str | None = None
+) -> bytes:
     """An OpenAI-shaped error body: ``{"error": {"message", "type", "param", "code"}}``."""
-    body = {"error": {"message": message, "type": type_, "param": None, "code": code}}
+    body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
     return dumps_compact(body).encode()
 
 

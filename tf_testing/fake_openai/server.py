@@ -300,6 +300,9 @@ class FakeOpenAI:
         Answer :attr:`over_limit` (a 429 by default) to a chat request that arrives while this
         many are already being answered, as a provider's concurrency limit does. ``None``: no
         limit. Can be changed at any time.
+    vision : bool
+        ``False`` plays a model that reads text only: a chat request with an ``image_url`` part
+        gets the 400 OpenAI answers for such a model (the queue is left as it is).
 
     Attributes
     ----------
@@ -334,8 +337,10 @@ class FakeOpenAI:
         api_key: str | None = None,
         batches: FakeBatches | None = None,
         max_in_flight: int | None = None,
+        vision: bool = True,
     ) -> None:
         self._port = port
+        self.vision = self._initial_vision = vision
         self._initial = (default or TextReply(), models)
         self.default: ResponseSpec = self._initial[0]
         self.models: ModelsSetting = models
@@ -450,7 +455,7 @@ class FakeOpenAI:
             return len(self._queue)
 
     def reset(self) -> None:
-        """Forget recordings, errors and queued replies; restore the default reply and models.
+        """Forget recordings, errors and queued replies; restore the default reply and settings.
 
         The in-flight counters start again too (:meth:`reset_counters`); the limit is kept.
         """
@@ -459,6 +464,7 @@ class FakeOpenAI:
             self._requests.clear()
             self._errors.clear()
             self.default, self.models = self._initial
+            self.vision = self._initial_vision
         self.reset_counters()
 
     def reset_counters(self) -> None:
@@ -564,6 +570,8 @@ class FakeOpenAI:
                 )
             if over_limit:
                 return self.over_limit._plan(call)
+            if not self.vision and _has_image(request.json):
+                return json_plan(400, error_body(_NO_VISION, param="messages.content.type"))
             with self._lock:
                 spec = self._queue.popleft() if self._queue else self.default
             return spec._plan(call)
@@ -587,6 +595,20 @@ class FakeOpenAI:
         return json_plan(
             404, error_body(f"Unknown route: {request.method} {route}", code="not_found")
         )
+
+
+#: What OpenAI answers when a model that reads text only is sent an image.
+_NO_VISION = "Invalid content type. image_url is only supported by certain models."
+
+
+def _has_image(body: dict[str, Any]) -> bool:
+    messages = body.get("messages")
+    return isinstance(messages, list) and any(
+        isinstance(message, dict)
+        and isinstance(message.get("content"), list)
+        and any(isinstance(p, dict) and p.get("type") == "image_url" for p in message["content"])
+        for message in messages
+    )
 
 
 def _route(path: str) -> str:

@@ -131,6 +131,26 @@ def test_api_key_is_enforced_when_set() -> None:
         assert ok.status_code == 200
 
 
+def test_a_text_only_model_refuses_images_like_openai_and_keeps_the_queue() -> None:
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}}
+    with_image = [{"role": "user", "content": [image, {"type": "text", "text": "what?"}]}]
+    with FakeOpenAI(vision=False) as fake, httpx.Client(base_url=fake.base_url) as http:
+        fake.enqueue(TextReply("kept for later"))
+        refused = http.post("/chat/completions", json={"messages": with_image})
+        assert refused.status_code == 400
+        error = refused.json()["error"]
+        assert "image_url is only supported by certain models" in error["message"]
+        assert error["type"] == "invalid_request_error"
+        text_only = http.post("/chat/completions", json={"messages": MESSAGES})
+        assert text_only.json()["choices"][0]["message"]["content"] == "kept for later"
+    with FakeOpenAI() as fake, httpx.Client(base_url=fake.base_url) as http:
+        assert http.post("/chat/completions", json={"messages": with_image}).status_code == 200
+        fake.vision = False
+        assert http.post("/chat/completions", json={"messages": with_image}).status_code == 400
+        fake.reset()
+        assert fake.vision is True
+
+
 # --------------------------------------------------------------------------- recording
 
 

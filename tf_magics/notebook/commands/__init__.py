@@ -4,6 +4,8 @@
 module                    commands
 ========================  ================================================================
 ``conversation``          history, reset, undo, retry, system, trim, usage, conversations
+``explain``               explain (the last error)
+``keep``                  keep (a reply of the last comparison)
 ``files``                 save, load, export
 ``recording``             cache (record and replay), restore
 ``settings``              models, settings, set, unset, local, panel
@@ -21,7 +23,7 @@ from IPython.core.error import UsageError
 
 from tf_magics.render import escape
 
-from . import batch, conversation, files, recording, settings, tools
+from . import batch, conversation, explain, files, keep, recording, settings, tools
 from .base import Command, CommandParser, show
 
 if TYPE_CHECKING:
@@ -53,6 +55,8 @@ COMMANDS: dict[str, Command] = {
         "this list; `%chat help COMMAND` for one", lambda: CommandParser("help", ""), _help
     ),
     **conversation.COMMANDS,
+    **explain.COMMANDS,
+    **keep.COMMANDS,
     **settings.COMMANDS,
     **files.COMMANDS,
     **tools.COMMANDS,

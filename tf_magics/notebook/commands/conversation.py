@@ -80,6 +80,8 @@ def _retry_parser() -> CommandParser:
 
 def _retry(session: NotebookSession, argv: list[str]) -> None:
     request = request_from(_retry_parser().parse_args(argv))
+    if request.variants:
+        raise UsageError("%chat retry: comma lists compare; use them on a %%chat cell.")
     chat = session.chat(request.conversation)
     chat.settings.resolve(**request.overrides)  # bad values fail before anything changes
     run_turn(session, chat, make_view(chat, request.overrides), text=None, request=request)
