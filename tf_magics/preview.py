@@ -15,6 +15,7 @@ from typing import Any
 from ._public import public
 from ._text import truncate
 from .attachment import Attachment
+from .cost import format_money
 
 __all__ = ["Preview", "shorten_data_uris"]
 
@@ -58,7 +59,10 @@ class Preview:
     key_source
         Where the API key that would be sent comes from (``None``: no key).
     cost
-        The estimated cost, when prices are known (``None`` until then).
+        The most the request may cost (its prompt, and ``max_tokens`` of reply) at the model's
+        price; ``None`` when the price is unknown.
+    currency
+        The prices' currency, as shown.
     """
 
     body: dict[str, Any]
@@ -68,6 +72,7 @@ class Preview:
     notes: list[str] = field(default_factory=list)
     key_source: str | None = None
     cost: float | None = None
+    currency: str = "$"
     label: str | None = None
 
     @property
@@ -99,7 +104,7 @@ class Preview:
         if self.max_tokens is not None:
             text += f", up to {self.max_tokens:,} out"
         if self.cost is not None:
-            text += f", about ${self.cost:,.4f}"
+            text += f", at most {format_money(self.cost, self.currency)}"
         return text
 
     def to_json(self, *, full: bool = False) -> str:

@@ -209,3 +209,18 @@ def test_a_broken_environment_budget_sends_nothing(
     with pytest.raises(ConfigurationError, match="TF_MAGICS_BUDGET"):
         _chat(fake_server).ask("q")
     assert fake_server.chat_requests == []
+
+
+def test_a_dry_run_shows_the_most_the_request_may_cost(fake_server: FakeOpenAI) -> None:
+    chat = Chat(
+        base_url=fake_server.base_url,
+        model="fake-model",
+        prices={"fake-model": [2.0, 10.0]},
+        max_tokens=500,
+    )
+    preview = chat.preview("How much?")
+    assert preview.cost == pytest.approx((preview.prompt_tokens * 2.0 + 500 * 10.0) / 1e6)
+    assert f"at most {format_money(preview.cost, '$')}" in preview.size_text()
+    assert fake_server.requests == []  # a dry run asks the server nothing, not even its prices
+    unpriced = Chat(base_url=fake_server.base_url, model="other-model").preview("How much?")
+    assert unpriced.cost is None and "at most" not in unpriced.size_text()

@@ -18,8 +18,10 @@ from tf_magics._tokens import text_tokens
 from tf_magics.attachment import Attachment
 from tf_magics.client import RequestOptions
 from tf_magics.conversation import Conversation
+from tf_magics.cost import cost_of
 from tf_magics.options import LOCAL
 from tf_magics.preview import Preview
+from tf_magics.types import Usage
 
 from .outgoing import (
     Redactions,
@@ -36,14 +38,14 @@ if TYPE_CHECKING:
 __all__ = ["build_preview", "estimate_cost"]
 
 
-def estimate_cost(options: RequestOptions, prompt_tokens: int) -> float | None:
-    """The estimated cost of a request, or ``None`` while no prices are known.
+def estimate_cost(client: Client, options: RequestOptions, prompt_tokens: int) -> float | None:
+    """The most a request may cost: ``prompt_tokens`` and ``max_tokens`` at the model's price.
 
-    This is the hook for prices: once a model's price per token is configured, this returns
-    ``prompt_tokens`` at its input price plus ``options.max_tokens`` at its output price (an
-    upper bound), and the dry run shows it.
+    ``None`` when the model has no known price (the settings' ``prices``, or what the server
+    published when its models were listed: a dry run asks the server nothing).
     """
-    return None
+    usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=options.max_tokens)
+    return cost_of(usage, client.price_for(options))
 
 
 def _endpoint(
@@ -129,5 +131,6 @@ def build_preview(
         attachments=attachments,
         notes=notes,
         key_source=options.key_source,
-        cost=estimate_cost(options, prompt_tokens),
+        cost=estimate_cost(client, options, prompt_tokens),
+        currency=options.caps.currency,
     )
