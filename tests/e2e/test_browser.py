@@ -1,5 +1,7 @@
 """The panel in a real browser: JupyterLab on 127.0.0.1, headless Chromium, the loopback server.
 
+(Also: a structured reply's table and a map's progress bar, as JupyterLab draws them.)
+
 A notebook is written into a temporary directory and opened in JupyterLab; Playwright runs its
 cells through the UI, moves the temperature slider with the mouse, types a system prompt, switches
 a tool off, then runs two ``%%chat`` cells. The fake server (in this process) must receive the new
@@ -560,3 +562,80 @@ def test_model_output_cannot_run_script_in_jupyterlab(
             _cell(page, 1).screenshot(path=str(screenshot_dir(lab.root.parent) / "tools.png"))
         finally:
             browser.close()
+
+
+MAP_SETUP = """\
+%load_ext tf_magics
+%config ChatSettings.base_url = '{base_url}'
+%config ChatSettings.model = '{model}'
+import pandas as pd
+from dataclasses import dataclass
+from typing import Literal
+
+@dataclass
+class Review:
+    sentiment: Literal["positive", "negative"]
+    stars: int
+
+reviews = pd.DataFrame({{"text": [f"review number {{n}}" for n in range(48)]}})"""
+
+
+def _review_of(request: Any) -> Any:
+    n = int(request.json["messages"][-1]["content"].rsplit(" ", 1)[-1])
+    value = {"sentiment": "negative" if n % 3 == 0 else "positive", "stars": n % 5 + 1}
+    return TextReply(json.dumps(value), first_token_delay=0.5, model=MODELS[0])
+
+
+def test_a_structured_reply_and_a_map_in_jupyterlab(
+    chromium: str, fake_server: FakeOpenAI, lab: Lab
+) -> None:
+    """The value shows as a table; the map's bar moves, then turns into the summary line."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tf_testing.fake_openai import Dynamic
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    fake_server.default = Dynamic(_review_of)
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    notebook.cells = [
+        nbformat.v4.new_code_cell(MAP_SETUP.format(base_url=fake_server.base_url, model=MODELS[0])),
+        nbformat.v4.new_code_cell("%%chat --schema Review -o one\nRate review number 7"),
+        nbformat.v4.new_code_cell(
+            "%%chat --map reviews --schema Review --concurrency 4 -o rated\nRate {text}"
+        ),
+        nbformat.v4.new_code_cell("rated.head(3)"),
+    ]
+    nbformat.write(notebook, lab.root / "map.ipynb")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1100, "height": 900}, device_scale_factor=2)
+        page.set_default_timeout(TIMEOUT_MS)
+        try:
+            _open_notebook(page, lab, "map.ipynb")
+            run_cell(page, 0)
+            run_cell(page, 1)
+            value = _cell(page, 1).locator("table.tf-magics-value")
+            expect(value).to_contain_text("sentiment")
+            expect(value).to_contain_text("positive")
+            run_cell(page, 2, wait=False)
+            output = _cell(page, 2).locator(".jp-OutputArea")
+            bar = output.locator(".widget-hprogress .progress-bar")
+            expect(bar).to_be_visible()  # a real ipywidgets bar while it runs (48 x 0.5 s / 4)
+            expect(output).to_contain_text(re.compile(r"\d+ / 48 rows"))
+            folder = screenshot_dir(lab.root.parent)
+            _cell(page, 2).screenshot(path=str(folder / "map-progress.png"))
+            expect(output).to_contain_text("✓ 48 rows in", timeout=60_000)
+            expect(bar).to_have_count(0)  # the bar became the summary
+            expect(output).to_contain_text("48 done")
+            run_cell(page, 3)
+            expect(_cell(page, 3).locator(".jp-OutputArea")).to_contain_text("review number 1")
+        except BaseException:
+            failure = lab.root.parent / "failure.png"
+            with contextlib.suppress(Exception):
+                page.screenshot(path=str(failure))
+            print(f"The page at the failure: {failure}\nJupyterLab's log: {lab.log}")
+            raise
+        finally:
+            browser.close()
+    assert len(fake_server.chat_requests) == 49 and fake_server.peak_in_flight <= 4
