@@ -15,12 +15,18 @@ follow-up ("fix the label") can refer to it. The reply keeps every attempt in ``
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tf_magics._text import truncate
-from tf_magics.conversation import Conversation
 from tf_magics.errors import StructuredOutputError, ValidationError
-from tf_magics.reply import Reply
-from tf_magics.schema import ResponseSchema
-from tf_magics.types import Message
+
+if TYPE_CHECKING:
+    # Typing only: importing the schema layer imports docstring_parser, which %load_ext (whose
+    # import chain reaches the engine) must not pay for.
+    from tf_magics.conversation import Conversation
+    from tf_magics.reply import Reply
+    from tf_magics.schema import ResponseSchema
+    from tf_magics.types import Message
 
 __all__ = ["StructuredCheck"]
 
