@@ -10,11 +10,13 @@ Another test streams a tool call and a hostile reply: the tool block shows, and 
 reply can run script. Screenshots of the panel and of a streamed reply are saved for the README:
 to ``docs/`` with ``TF_MAGICS_SCREENSHOT_DIR=docs`` (Notebook 7's with a ``notebook7-`` prefix),
 otherwise to the test's temporary directory. The shared support is ``tests/e2e/jupyter.py``.
+A third test shows a structured reply's table and a map's progress bar as the front end draws them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -309,3 +311,69 @@ def test_model_output_cannot_run_script_in_the_browser(
         prefix = jupyter.frontend.screenshot_prefix
         folder = screenshot_dir(jupyter.root.parent)
         cell(page, 1).screenshot(path=str(folder / f"{prefix}tools.png"))
+
+
+# -- structured replies and map --------------------------------------------------------------------
+
+MAP_SETUP = """\
+%load_ext tf_magics
+%config ChatSettings.base_url = '{base_url}'
+%config ChatSettings.model = '{model}'
+import pandas as pd
+from dataclasses import dataclass
+from typing import Literal
+
+@dataclass
+class Review:
+    sentiment: Literal["positive", "negative"]
+    stars: int
+
+reviews = pd.DataFrame({{"text": [f"review number {{n}}" for n in range(48)]}})"""
+
+
+def _review_of(request: Any) -> Any:
+    n = int(request.json["messages"][-1]["content"].rsplit(" ", 1)[-1])
+    value = {"sentiment": "negative" if n % 3 == 0 else "positive", "stars": n % 5 + 1}
+    return TextReply(json.dumps(value), first_token_delay=0.5, model=MODELS[0])
+
+
+def test_a_structured_reply_and_a_map_in_the_browser(
+    chromium: str, fake_server: FakeOpenAI, jupyter: JupyterServer
+) -> None:
+    """The value shows as a table; the map's bar moves, then turns into the summary line."""
+    from playwright.sync_api import expect
+
+    from tf_testing.fake_openai import Dynamic
+
+    fake_server.default = Dynamic(_review_of)
+    write_notebook(
+        jupyter.root / "map.ipynb",
+        [
+            MAP_SETUP.format(base_url=fake_server.base_url, model=MODELS[0]),
+            "%%chat --schema Review -o one\nRate review number 7",
+            "%%chat --map reviews --schema Review --concurrency 4 -o rated\nRate {text}",
+            "rated.head(3)",
+        ],
+    )
+    with _browser(chromium, jupyter, width=1100, height=900) as page:
+        open_notebook(page, jupyter, "map.ipynb")
+        run_cell(page, 0)
+        run_cell(page, 1)
+        value = cell(page, 1).locator("table.tf-magics-value")
+        expect(value).to_contain_text("sentiment")
+        expect(value).to_contain_text("positive")
+        run_cell(page, 2, wait=False)
+        output = cell(page, 2).locator(".jp-OutputArea")
+        bar = output.locator(".widget-hprogress .progress-bar")
+        expect(bar).to_be_visible()  # a real ipywidgets bar while it runs (48 x 0.5 s / 4)
+        expect(output).to_contain_text(re.compile(r"\d+ / 48 rows"))
+        folder = screenshot_dir(jupyter.root.parent)
+        cell(page, 2).screenshot(
+            path=str(folder / f"{jupyter.frontend.screenshot_prefix}map-progress.png")
+        )
+        expect(output).to_contain_text("✓ 48 rows in", timeout=60_000)
+        expect(bar).to_have_count(0)  # the bar became the summary
+        expect(output).to_contain_text("48 done")
+        run_cell(page, 3)
+        expect(cell(page, 3).locator(".jp-OutputArea")).to_contain_text("review number 1")
+    assert len(fake_server.chat_requests) == 49 and fake_server.peak_in_flight <= 4

@@ -15,12 +15,18 @@ follow-up ("fix the label") can refer to it. The reply keeps every attempt in ``
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tf_magics._text import truncate
-from tf_magics.conversation import Conversation
 from tf_magics.errors import StructuredOutputError, ValidationError
-from tf_magics.reply import Reply
-from tf_magics.schema import ResponseSchema
-from tf_magics.types import Message
+
+if TYPE_CHECKING:
+    # Typing only: importing the schema layer imports docstring_parser, which %load_ext (whose
+    # import chain reaches the engine) must not pay for.
+    from tf_magics.conversation import Conversation
+    from tf_magics.reply import Reply
+    from tf_magics.schema import ResponseSchema
+    from tf_magics.types import Message
 
 __all__ = ["StructuredCheck"]
 
@@ -66,7 +72,9 @@ class StructuredCheck:
         if not problems:
             conversation.remove(self._set_aside)
             return None
-        if self.retries_left <= 0 or reply.stopped == "round_limit":
+        refused = bool(reply.completions and reply.completions[-1].refusal)
+        if self.retries_left <= 0 or reply.stopped == "round_limit" or refused:
+            # Asking again does not help when the model declined on purpose, or ran out of rounds.
             raise self._failure(reply, conversation, problems)
         self.retries_left -= 1
         self.asked_again += 1
@@ -93,7 +101,10 @@ class StructuredCheck:
         )
 
     def _problems(self, reply: Reply) -> list[str]:
-        """Problems found before reading the JSON: no answer at all."""
+        """Problems found before reading the JSON: no answer at all, or a refusal."""
+        refusal = reply.completions[-1].refusal if reply.completions else None
+        if refusal:
+            return [f"the model refused: {truncate(refusal, 200)}"]
         if reply.stopped == "round_limit":
             return ["the model gave no answer: it was still calling tools at the round limit"]
         if not reply.text.strip():

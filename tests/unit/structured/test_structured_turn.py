@@ -16,10 +16,12 @@ from tf_testing.fake_openai import (
     Dynamic,
     ErrorReply,
     FakeOpenAI,
+    RawReply,
     RecordedRequest,
     ResponseSpec,
     TextReply,
     ToolCallReply,
+    chat_chunk,
 )
 
 # What llama-cpp-python 0.3 answers to response_format json_schema (its request model allows
@@ -304,3 +306,20 @@ def test_a_one_off_structured_question_leaves_the_history_alone(fake_server: Fak
     fake_server.enqueue(_json({"label": "pos", "confidence": 1}))
     assert chat.ask("x", schema=Verdict, history=False).value == Verdict("pos", 1.0)
     assert [m.role for m in chat.conversation.messages] == ["system"]
+
+
+def test_a_refusal_fails_at_once_and_says_what_the_model_said(fake_server: FakeOpenAI) -> None:
+    refusal = RawReply.events(
+        [
+            chat_chunk(
+                {"role": "assistant", "content": None, "refusal": "I can't help with that."}
+            ),
+            chat_chunk({}, "stop"),
+            "[DONE]",
+        ]
+    )
+    fake_server.enqueue(refusal)
+    with pytest.raises(StructuredOutputError) as caught:
+        _chat(fake_server).ask("x", schema=Verdict)
+    assert "the model refused: I can't help with that." in str(caught.value)
+    assert len(fake_server.chat_requests) == 1  # not asked again
