@@ -219,6 +219,7 @@ def test_a_dry_run_shows_the_most_the_request_may_cost(fake_server: FakeOpenAI) 
         max_tokens=500,
     )
     preview = chat.preview("How much?")
+    assert preview.cost is not None
     assert preview.cost == pytest.approx((preview.prompt_tokens * 2.0 + 500 * 10.0) / 1e6)
     assert f"at most {format_money(preview.cost, '$')}" in preview.size_text()
     assert fake_server.requests == []  # a dry run asks the server nothing, not even its prices
