@@ -150,13 +150,16 @@ def code_cell(notebook: Notebook, snippet: str) -> Any:
 
 
 def chat_cells(notebook: Notebook) -> list[Any]:
-    """The ``%%chat`` cells that leave a reply (a ``--map`` cell leaves a summary instead)."""
+    """The ``%%chat`` cells that leave a reply.
+
+    A ``--map`` cell leaves a summary instead, and a ``--dry-run`` cell the request it would send.
+    """
     return [
         c
         for c in notebook.cells
         if c.cell_type == "code"
         and c.source.startswith("%%chat")
-        and "--map" not in c.source.splitlines()[0]
+        and not {"--map", "--dry-run"} & set(c.source.splitlines()[0].split())
     ]
 
 
@@ -378,7 +381,23 @@ def check_recording(path: Path, notebook: Notebook, text: str) -> None:
     recorded = [entry.completion.content for entry in entries]
     for cell in chat_cells(notebook):
         plain = reply_output(cell)["text/plain"]
-        assert any(r and r in plain for r in recorded), f"not in the recording: {plain[:200]!r}"
+        assert any(r and _shows(plain, r) for r in recorded), (
+            f"not in the recording: {plain[:200]!r}"
+        )
+
+
+def _shows(plain: str, content: str) -> bool:
+    """Whether a cell's text shows a recorded reply: as text, or a structured reply's values."""
+    if content in plain:
+        return True
+    try:
+        value = json.loads(content)
+    except ValueError:
+        return False
+    # A structured reply is shown as the object it became: ``Review(sentiment='positive')``.
+    return isinstance(value, dict) and all(
+        f"{key}={item!r}" in plain for key, item in value.items()
+    )
 
 
 # -- tests ---------------------------------------------------------------------------------------
