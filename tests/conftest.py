@@ -6,6 +6,8 @@ IPython shell and the real model server).
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -48,6 +50,21 @@ def _fresh_tool_registry() -> Iterator[None]:
     default_registry().clear()
     yield
     default_registry().clear()
+
+
+@pytest.fixture(autouse=True)
+def _ctrl_c_raises() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt, as in a kernel or a terminal.
+
+    A shell starts a background job (``./scripts/test.sh &``) with SIGINT ignored, and Python
+    keeps that: the tests that press Ctrl-C would then see nothing happen.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture
