@@ -16,6 +16,7 @@ __all__ = [
     "exception_text",
     "one_line",
     "redact",
+    "repr_text",
     "truncate",
 ]
 
@@ -121,3 +122,21 @@ class SurrogateJoiner:
         """Whatever was held back (a lone half, replaced)."""
         held, self._held = self._held, ""
         return clean_text(held)
+
+
+def repr_text(value: Any, name: str) -> str | None:
+    """The text of an IPython-style ``_repr_*_`` method of ``value``, when it gives one.
+
+    A class is not asked (its method is unbound), and a method that fails or returns something
+    other than text gives ``None``: a value's own display code must never break a request.
+    """
+    method = getattr(value, name, None)
+    if isinstance(value, type) or not callable(method):
+        return None
+    try:
+        text = method()
+    except Exception:
+        return None
+    if isinstance(text, tuple) and text:
+        text = text[0]  # (data, metadata), as IPython allows
+    return text if isinstance(text, str) else None

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from tf_magics._text import exception_text
+from tf_magics._text import exception_text, repr_text
 from tf_magics.attachment import Attachment, label_line
 from tf_magics.errors import AttachmentError
 
@@ -54,29 +54,15 @@ class Summariser(NamedTuple):
     summarise: Callable[[Any, Budget], Summary]
 
 
-def _text_method(value: Any, name: str) -> str | None:
-    """The text of an IPython-style ``_repr_*_`` method, when it gives one."""
-    method = getattr(value, name, None)
-    if isinstance(value, type) or not callable(method):
-        return None
-    try:
-        text = method()
-    except Exception:
-        return None
-    if isinstance(text, tuple) and text:
-        text = text[0]  # (data, metadata), as IPython allows
-    return text if isinstance(text, str) else None
-
-
 def _repr_llm(value: Any, budget: Budget) -> Summary:
-    text = _text_method(value, "_repr_llm_") or ""
+    text = repr_text(value, "_repr_llm_") or ""
     body, note = budget.fit(text)
     notes = [note] if note else []
     return Summary(f"{type(value).__name__}, as its _repr_llm_() describes it", body, notes)
 
 
 def _repr_markdown(value: Any, budget: Budget) -> Summary:
-    text = _text_method(value, "_repr_markdown_") or ""
+    text = repr_text(value, "_repr_markdown_") or ""
     body, note = budget.fit(text)
     return Summary(f"{type(value).__name__} (its Markdown form)", body, [note] if note else [])
 
@@ -92,7 +78,7 @@ def _repr(value: Any, budget: Budget) -> Summary:
 
 #: The summarisers, in the order they are tried.
 SUMMARISERS: tuple[Summariser, ...] = (
-    Summariser("_repr_llm_", lambda v: _text_method(v, "_repr_llm_") is not None, _repr_llm),
+    Summariser("_repr_llm_", lambda v: repr_text(v, "_repr_llm_") is not None, _repr_llm),
     Summariser("DataFrame", is_dataframe, summarise_frame),
     Summariser("Series", is_series, summarise_series),
     Summariser("numpy array", is_array, summarise_array),
@@ -109,7 +95,7 @@ SUMMARISERS: tuple[Summariser, ...] = (
     Summariser("scalar", is_scalar, summarise_scalar),
     Summariser("_repr_png_", lambda v: repr_image(v) is not None, summarise_repr_image),
     Summariser(
-        "_repr_markdown_", lambda v: _text_method(v, "_repr_markdown_") is not None, _repr_markdown
+        "_repr_markdown_", lambda v: repr_text(v, "_repr_markdown_") is not None, _repr_markdown
     ),
     Summariser("repr", lambda v: True, _repr),
 )

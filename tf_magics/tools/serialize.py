@@ -18,7 +18,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from tf_magics._text import clean_text
+from tf_magics._text import clean_text, repr_text
 from tf_magics.schema.annotations import is_pydantic_model
 
 __all__ = [
@@ -73,7 +73,7 @@ def _to_text(value: Any, max_rows: int) -> tuple[str, str | None]:
         return value, None
     if value is None:
         return NO_RESULT_TEXT, None
-    special = _repr_method(value, "_repr_llm_")
+    special = repr_text(value, "_repr_llm_")
     if special is not None:
         return special, None
     if _is_pandas(value):
@@ -87,7 +87,7 @@ def _to_text(value: Any, max_rows: int) -> tuple[str, str | None]:
             return json.dumps(value, ensure_ascii=False, default=_json_default), None
         except (TypeError, ValueError):
             pass
-    markdown = _repr_method(value, "_repr_markdown_")
+    markdown = repr_text(value, "_repr_markdown_")
     if markdown is not None:
         return markdown, None
     return _safe_repr(value), None
@@ -125,20 +125,6 @@ def _pandas_text(value: Any, max_rows: int) -> tuple[str, str | None]:
         return text, None
     note = f"showing {len(shown):,} of {total:,} rows"
     return f"{text.rstrip()}\n({note})", note
-
-
-def _repr_method(value: Any, name: str) -> str | None:
-    """The text of an IPython-style ``_repr_*_`` method, when it gives one."""
-    method = getattr(value, name, None)
-    if not callable(method):
-        return None
-    try:
-        text = method()
-    except Exception:
-        return None
-    if isinstance(text, tuple) and text:
-        text = text[0]  # (data, metadata), as IPython allows
-    return text if isinstance(text, str) else None
 
 
 def _safe_repr(value: Any) -> str:
