@@ -12,6 +12,7 @@ module                    job
 ``think_tags``            inline ``<think>`` reasoning told apart from the answer
 ``error_bodies``          every shape of error body turned into one exception
 ``models``                the answer of ``GET /models``
+``httpx_cli``             httpx imported without its command-line client (click, rich)
 ========================  ================================================================
 
 Nothing here imports IPython, ipywidgets or traitlets. Importing the package does not import
@@ -21,8 +22,11 @@ httpx either (settings and views only need the plain values); the client itself 
 
 from __future__ import annotations
 
+from . import httpx_cli
 from .chunks import ChunkAccumulator
 from .models import ModelInfo
 from .request import RequestOptions
 
 __all__ = ["ChunkAccumulator", "ModelInfo", "RequestOptions"]
+
+httpx_cli.defer()

@@ -10,26 +10,30 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tf_magics.batch import BatchJob, BatchLimits, JobStore, check_job, progress_of
-from tf_magics.client.batches import cancel_batch
 from tf_magics.engine import observer_for, run_blocking
 from tf_magics.errors import BatchError
-from tf_magics.schema import ResponseSchema
 
-from .batch_run import BatchOptions, collect_result
-from .summary import MapSummary
-
+# The batch machinery loads when a batch method first runs: every Chat has these methods, and
+# the first %%chat of a notebook should not pay for them.
 if TYPE_CHECKING:
+    from tf_magics.batch import BatchJob
     from tf_magics.client import RequestOptions
     from tf_magics.client.http import Client
     from tf_magics.events import BatchProgress
     from tf_magics.settings import ChatSettings
+
+    from .batch_run import BatchOptions
+    from .summary import MapSummary
 
 __all__ = ["BatchMethods", "batch_options"]
 
 
 def batch_options(settings: ChatSettings) -> BatchOptions:
     """How batches are made, followed and kept, from the settings."""
+    from tf_magics.batch import BatchLimits, JobStore
+
+    from .batch_run import BatchOptions
+
     return BatchOptions(
         limits=BatchLimits(
             max_requests=settings.batch_max_requests,
@@ -60,6 +64,8 @@ class BatchMethods:
         BatchError
             When no job or batch has that id.
         """
+        from tf_magics.batch import check_job, progress_of
+
         found = self._job(job)
         options = self._job_options(found)
         infos = run_blocking(
@@ -72,6 +78,9 @@ class BatchMethods:
 
         Collect it afterwards to get what was done (the rest is marked in ``error``).
         """
+        from tf_magics.batch import progress_of
+        from tf_magics.client.batches import cancel_batch
+
         found = self._job(job)
         options = self._job_options(found)
 
@@ -101,6 +110,10 @@ class BatchMethods:
             When the job has not finished (with how far it is), or ``data`` is not the data it
             was submitted for.
         """
+        from tf_magics.schema import ResponseSchema
+
+        from .batch_run import collect_result
+
         found = self._job(job)
         options = self._job_options(found)
         response = ResponseSchema.of(schema) if schema is not None else None

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 from tf_magics.engine import DirectBridge, observer_for, run_blocking
 
 from .batch_methods import batch_options
-from .batch_run import run_batch_plan
 from .plan import MapPlan, plan_map, run_plan
 from .spend import SpendCheck
 from .summary import MapSummary
@@ -184,6 +183,8 @@ class MapMethods:
                 check=check,
                 threshold=threshold,
             )
+        from .batch_run import run_batch_plan  # the batch machinery loads when first used
+
         plan.outcome = await run_batch_plan(
             plan,
             client=self.client,

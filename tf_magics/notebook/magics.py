@@ -39,7 +39,6 @@ from .cell_flows import check_comparison, code_to_next_cell, run_comparison, sho
 from .flags import CellRequest, cell_arguments, option_arguments, parse_cell_line
 from .interpolate import interpolate
 from .session import NotebookSession
-from .turns import make_view, run_turn
 from .values import notebook_values
 
 __all__ = ["ChatMagics"]
@@ -136,6 +135,9 @@ class ChatMagics(Magics):
                 ),
             )
             return
+        # The engine loads with the first turn, not with %load_ext.
+        from .turns import make_view, run_turn
+
         view = make_view(chat, request.overrides, structured=schema is not None)
         earlier = self.session.keeper.earlier_notice()
         if earlier is not None:

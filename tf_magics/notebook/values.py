@@ -107,6 +107,8 @@ def notebook_values(
         For a name that is not defined, a modifier other than ``:source``, or ``error`` when no
         cell has raised an exception.
     """
+    if not names:
+        return []
     from tf_magics.context import Source  # the summarisers load when something is attached
 
     pairs: list[tuple[str, Any]] = []
