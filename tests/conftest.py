@@ -7,6 +7,7 @@ IPython shell and the real model server).
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -65,6 +66,23 @@ def _ctrl_c_raises() -> Iterator[None]:
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     yield
     signal.signal(signal.SIGINT, previous)
+
+
+@pytest.fixture(autouse=True)
+def _forget_servers() -> Iterator[None]:
+    """The kernel-wide client forgets what it learnt of each server after every test.
+
+    It remembers servers by base URL (their models, the request forms they refuse), and a later
+    test's loopback server may be given the port of an earlier one.
+    """
+    yield
+    chat = sys.modules.get("tf_magics.chat")
+    client = getattr(chat, "_SHARED_CLIENT", None)
+    if client is not None:
+        client.models_cache.clear()
+        client.response_formats.clear()
+        client.rejects_stream_options.clear()
+        client.cannot_stream_tools.clear()
 
 
 @pytest.fixture
