@@ -46,7 +46,13 @@ class _DeferredCli(types.ModuleType):
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):  # the import system's own probes
             raise AttributeError(name)
-        return getattr(self.load(), name)
+        try:
+            real = self.load()
+        except ImportError as error:
+            # Tools that look through sys.modules with getattr(module, name, default) expect
+            # AttributeError, as the real module would give without httpx[cli] installed.
+            raise AttributeError(f"httpx._main has no {name!r} ({error})") from error
+        return getattr(real, name)
 
 
 def defer() -> None:

@@ -70,3 +70,15 @@ def test_httpx_imported_first_is_left_alone() -> None:
         "print(type(sys.modules['httpx._main']).__name__)\n"
     )
     assert _run(code) == "module"
+
+
+def test_without_the_cli_packages_a_probe_gets_an_attribute_error() -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['click'] = None  # as if click were not installed\n"
+        "import tf_magics.client.http\n"
+        "import httpx\n"
+        "print(getattr(sys.modules['httpx._main'], 'print_help', 'absent'))\n"
+        "print(httpx.Client.__name__)\n"
+    )
+    assert _run(code) == "absent\nClient"
