@@ -319,6 +319,7 @@ MAP_SETUP = """\
 %load_ext tf_magics
 %config ChatSettings.base_url = '{base_url}'
 %config ChatSettings.model = '{model}'
+%chat set 'prices={{"{model}": [2.5, 10]}}' currency=$
 import pandas as pd
 from dataclasses import dataclass
 from typing import Literal
@@ -362,6 +363,10 @@ def test_a_structured_reply_and_a_map_in_the_browser(
         value = cell(page, 1).locator("table.tf-magics-value")
         expect(value).to_contain_text("sentiment")
         expect(value).to_contain_text("positive")
+        # The footer's two amounts ("$0.0001 · … conversation …, $0.0001") are not a formula.
+        footer = cell(page, 1).locator(".tf-magics-footer")
+        expect(footer).to_contain_text(re.compile(r"\$[\d.]+ · .*, \$[\d.]+"))
+        assert cell(page, 1).locator("mjx-container, .MathJax").count() == 0
         run_cell(page, 2, wait=False)
         output = cell(page, 2).locator(".jp-OutputArea")
         bar = output.locator(".widget-hprogress .progress-bar")

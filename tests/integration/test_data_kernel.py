@@ -71,7 +71,7 @@ def test_a_structured_cell_shows_a_table_and_o_gets_the_instance(
     run = kernel.run("%%chat --new --schema Verdict -o verdict\nJudge review 3")
     assert run.status == "ok", run.error
     (output,) = run.outputs()
-    assert '<table class="tf-magics-value"' in output["data"]["text/html"]
+    assert '<table class="tf-magics-value' in output["data"]["text/html"]
     assert "Verdict(label='neg', row=3)" in output["data"]["text/plain"]
     check = kernel.run("print(type(verdict).__name__, verdict.label, verdict.row)")
     assert _printed(check).strip() == "Verdict neg 3"

@@ -319,7 +319,7 @@ def check_analysis(notebook: Notebook) -> None:
 def check_data_at_scale(notebook: Notebook) -> None:
     assert "200 reviews" in text_of(code_cell(notebook, "random.seed(2024)"))
     one = reply_output(code_cell(notebook, "--schema Review -o first"))
-    assert '<table class="tf-magics-value"' in one["text/html"]
+    assert '<table class="tf-magics-value' in one["text/html"]
     assert "Review(sentiment=" in one["text/plain"]
     # The local server refuses json_schema once; the fallback is said under the reply. A replay
     # answers the request as the notebook made it, asking no server: nothing to fall back from.

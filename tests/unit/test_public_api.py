@@ -206,6 +206,7 @@ PUBLIC = {
     ],
     "tf_magics.preview": ["Preview", "shorten_data_uris"],
     "tf_magics.render": [
+        "NO_MATH",
         "StreamingMarkdown",
         "escape",
         "markdown_images_as_links",

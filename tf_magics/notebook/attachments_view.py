@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from tf_magics.attachment import Attachment
-from tf_magics.render import escape
+from tf_magics.render import NO_MATH, escape
 
 from .layout import BOX, MUTED
 
@@ -51,7 +51,7 @@ def _one(attachment: Attachment) -> str:
         _image(attachment.thumbnail or url, attachment.name) for url in attachment.images
     )
     return (
-        f'<details class="tf-magics-attachment" style="margin:2px 0 2px 12px">'
+        f'<details class="tf-magics-attachment {NO_MATH}" style="margin:2px 0 2px 12px">'
         f"<summary><code>{escape(attachment.name)}</code> "
         f'<span style="{MUTED}">{escape(attachment.description)} · '
         f"{escape(attachment.size_text())}</span></summary>"
@@ -68,7 +68,8 @@ def attachments_html(attachments: list[Attachment], *, opened: bool = False) -> 
         f"({escape(names)}) · {_total(attachments)}"
     )
     return (
-        f'<details class="tf-magics-attachments" style="{BOX}"{" open" if opened else ""}>'
+        f'<details class="tf-magics-attachments {NO_MATH}" style="{BOX}"'
+        f"{' open' if opened else ''}>"
         f'<summary style="{MUTED}">{title}</summary>'
         + "".join(_one(a) for a in attachments)
         + "</details>"

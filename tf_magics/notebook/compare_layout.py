@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tf_magics.engine.compare import Comparison, Variant
-from tf_magics.render import escape, markdown_images_as_links, render_markdown
+from tf_magics.render import NO_MATH, escape, markdown_images_as_links, render_markdown
 from tf_magics.reply import Reply
 
 from .layout import MUTED, finish_note, footer_text, notes_html
@@ -41,6 +41,10 @@ class VariantState:
     notices: list[tuple[str, str]] = field(default_factory=list)
 
 
+def _footer(text: str) -> str:
+    return f'<div class="{NO_MATH}" style="{MUTED};margin-top:4px">{escape(text)}</div>'
+
+
 def _header(number: int, label: str) -> str:
     return f"<div><b>{number}</b> · <code>{escape(label)}</code></div>"
 
@@ -54,7 +58,7 @@ def live_bundle(states: list[VariantState]) -> Bundle:
         cut = "…" if len(state.text) > _TAIL_CHARS else ""
         columns.append(
             f'<div style="{_COLUMN}">{_header(number, state.label)}'
-            f'<div style="{MUTED}">{escape(state.status)}</div>'
+            f'<div class="{NO_MATH}" style="{MUTED}">{escape(state.status)}</div>'
             f'<div style="white-space:pre-wrap">{escape(cut + tail)}</div></div>'
         )
         lines.append(f"{number} · {state.label}: {state.status} ({len(state.text):,} characters)")
@@ -106,7 +110,7 @@ def comparison_bundle(
         columns.append(
             f'<div style="{_COLUMN}">{_header(number, variant.label)}'
             f'<div class="tf-magics-content">{body}</div>{notes_html(notes)}'
-            + (f'<div style="{MUTED};margin-top:4px">{escape(footer)}</div>' if footer else "")
+            + (_footer(footer) if footer else "")
             + "</div>"
         )
         lines = [text for _, text in notes] + ([footer] if footer else [])

@@ -9,7 +9,7 @@ from __future__ import annotations
 from tf_magics.attachment import Attachment
 from tf_magics.conversation import Conversation
 from tf_magics.cost import format_money
-from tf_magics.render import escape, render_markdown
+from tf_magics.render import NO_MATH, escape, render_markdown
 
 from .attachments_view import attachments_html, attachments_text
 from .layout import ToolBlock, footer_html
@@ -29,7 +29,7 @@ def history_view(conversation: Conversation, currency: str = "$") -> tuple[str, 
         header += f", {usage.total_tokens:,} tokens used so far"
         if conversation.cost is not None:
             header += f" ({format_money(conversation.cost, currency)})"
-    html = [f"<div><b>{escape(header)}</b></div>"]
+    html = [f'<div class="{NO_MATH}"><b>{escape(header)}</b></div>']
     text = [header]
     if conversation.system:
         html.append(
@@ -46,7 +46,7 @@ def history_view(conversation: Conversation, currency: str = "$") -> tuple[str, 
         )
         if turn.cost is not None:
             counts += f" · {format_money(turn.cost, currency)}"
-        html.append(f"<hr><div><b>Turn {number}</b> · {escape(counts)}</div>")
+        html.append(f'<hr><div class="{NO_MATH}"><b>Turn {number}</b> · {escape(counts)}</div>')
         text.append(f"--- turn {number} ({counts})")
         results = {m.tool_call_id: m for m in turn.replies if m.role == "tool"}
         for message in turn.messages:

@@ -15,7 +15,7 @@ from typing import Any
 from tf_magics._text import one_line, truncate
 from tf_magics.cost import format_money
 from tf_magics.events import Notice, Retrying, StreamFallback
-from tf_magics.render import escape
+from tf_magics.render import NO_MATH, escape
 from tf_magics.reply import Reply
 from tf_magics.types import Replayed, ToolCall, ToolResult, Usage
 
@@ -55,7 +55,7 @@ _STATUS_ICONS = {
 
 def status_line_html(text: str) -> str:
     """A muted one-line status (waiting, retrying...)."""
-    return f'<div class="tf-magics-status" style="{_MUTED}">{escape(text)}</div>'
+    return f'<div class="tf-magics-status {NO_MATH}" style="{_MUTED}">{escape(text)}</div>'
 
 
 def reasoning_html(text: str, *, streaming: bool = False) -> str:
@@ -270,7 +270,8 @@ def notes_html(notes: list[tuple[str, str]]) -> str:
     """Warning and info lines under a reply."""
     colours = {"warning": "#b9770e", "error": "#c0392b", "info": "inherit"}
     return "".join(
-        f'<div class="tf-magics-note" style="{_MUTED};color:{colours.get(level, "inherit")}">'
+        f'<div class="tf-magics-note {NO_MATH}" '
+        f'style="{_MUTED};color:{colours.get(level, "inherit")}">'
         f"{escape(text)}</div>"
         for level, text in notes
     )
@@ -278,4 +279,7 @@ def notes_html(notes: list[tuple[str, str]]) -> str:
 
 def footer_html(text: str) -> str:
     """The footer line in muted type."""
-    return f'<div class="tf-magics-footer" style="{_MUTED};margin-top:4px">{escape(text)}</div>'
+    return (
+        f'<div class="tf-magics-footer {NO_MATH}" style="{_MUTED};margin-top:4px">'
+        f"{escape(text)}</div>"
+    )

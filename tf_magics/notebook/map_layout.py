@@ -6,7 +6,7 @@ from tf_magics.cost import format_money
 from tf_magics.data import MapSummary
 from tf_magics.errors import MapInterrupted
 from tf_magics.events import BatchProgress, MapProgress
-from tf_magics.render import escape
+from tf_magics.render import NO_MATH, escape
 
 from .outputs import Bundle
 
@@ -68,7 +68,7 @@ def batch_text(progress: BatchProgress, elapsed: float) -> str:
 def progress_html(progress: MapProgress | BatchProgress, elapsed: float) -> str:
     """The progress line as escaped, muted HTML (the label next to the bar)."""
     text = escape(progress_text(progress, elapsed))
-    return f'<span class="tf-magics-map-progress" style="{_MUTED}">{text}</span>'
+    return f'<span class="tf-magics-map-progress {NO_MATH}" style="{_MUTED}">{text}</span>'
 
 
 def summary_lines(
@@ -100,7 +100,7 @@ def summary_bundle(
     """The output a finished map leaves: its summary line, the first failures, the notes."""
     lines = summary_lines(summary, notes, error)
     html = "".join(
-        f'<div class="tf-magics-map-summary" style="{_MUTED};color:{_COLOURS[level]}">'
+        f'<div class="tf-magics-map-summary {NO_MATH}" style="{_MUTED};color:{_COLOURS[level]}">'
         f"{escape(text)}</div>"
         for level, text in lines
     )

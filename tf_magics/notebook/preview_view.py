@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from tf_magics.preview import Preview, shorten_data_uris
-from tf_magics.render import escape
+from tf_magics.render import NO_MATH, escape
 
 from .attachments_view import attachments_html
 from .layout import BOX, MUTED
@@ -100,7 +100,7 @@ def _one_html(preview: Preview) -> str:
         "<details><summary>The request body (JSON)</summary>"
         f'<pre style="{_PRE}">{escape(preview.to_json())}</pre></details>'
     )
-    return f'<div class="tf-magics-preview" style="{BOX}">{"".join(parts)}</div>'
+    return f'<div class="tf-magics-preview {NO_MATH}" style="{BOX}">{"".join(parts)}</div>'
 
 
 def preview_bundle(previews: list[Preview]) -> Bundle:

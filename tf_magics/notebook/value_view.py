@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tf_magics._text import truncate
-from tf_magics.render import escape
+from tf_magics.render import NO_MATH, escape
 
 __all__ = ["plain_data", "value_html", "value_markdown", "value_text"]
 
@@ -99,7 +99,7 @@ def value_html(value: Any) -> str:
             f"{escape(_cell(item))}</td></tr>"
             for key, item in data.items()
         )
-        return f'<table class="tf-magics-value" style="{_TABLE}">{body}</table>'
+        return f'<table class="tf-magics-value {NO_MATH}" style="{_TABLE}">{body}</table>'
     if shape == "rows":
         names = _columns(data)
         head = "".join(f'<th style="{_HEAD}">{escape(name)}</th>' for name in names)
@@ -111,10 +111,11 @@ def value_html(value: Any) -> str:
         )
         more = _more_html(len(data))
         return (
-            f'<table class="tf-magics-value" style="{_TABLE}"><tr>{head}</tr>{rows}</table>{more}'
+            f'<table class="tf-magics-value {NO_MATH}" style="{_TABLE}">'
+            f"<tr>{head}</tr>{rows}</table>{more}"
         )
     shown = truncate(json.dumps(data, indent=2, ensure_ascii=False), _MAX_JSON, count=True)
-    return f'<pre class="tf-magics-value"><code>{escape(shown)}</code></pre>'
+    return f'<pre class="tf-magics-value {NO_MATH}"><code>{escape(shown)}</code></pre>'
 
 
 def _more_html(count: int) -> str:

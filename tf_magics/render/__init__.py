@@ -22,10 +22,11 @@ lazily.
 from __future__ import annotations
 
 from .markdown import markdown_images_as_links, render_markdown
-from .sanitize import escape, sanitize_html
+from .sanitize import NO_MATH, escape, sanitize_html
 from .streaming import StreamingMarkdown
 
 __all__ = [
+    "NO_MATH",
     "StreamingMarkdown",
     "escape",
     "markdown_images_as_links",

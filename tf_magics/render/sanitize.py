@@ -16,7 +16,13 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["escape", "sanitize_html"]
+__all__ = ["NO_MATH", "escape", "sanitize_html"]
+
+#: Classes that keep MathJax out of an element: JupyterLab and Notebook typeset ``$…$`` in HTML
+#: outputs, so a footer that reads "$0.02 · … $0.05" became a formula. Our own text (costs,
+#: values, summaries) carries them; a reply's Markdown does not, so its math still renders.
+#: ``tex2jax_ignore`` is MathJax 2's name, ``mathjax_ignore`` MathJax 3's.
+NO_MATH = "tex2jax_ignore mathjax_ignore"
 
 _TAGS = frozenset(
     {

@@ -21,6 +21,7 @@ from tf_magics.notebook.map_layout import progress_text, summary_bundle
 from tf_magics.notebook.map_view import MapView, TextProgress
 from tf_magics.notebook.structured_view import StructuredLiveView
 from tf_magics.notebook.value_view import value_html, value_markdown, value_text
+from tf_magics.render import NO_MATH
 from tf_magics.reply import Reply
 from tf_magics.types import Completion
 
@@ -36,7 +37,7 @@ class Verdict:
 
 def test_a_flat_object_is_a_two_column_table() -> None:
     html = value_html(Verdict("pos", 0.9))
-    assert html.startswith('<table class="tf-magics-value"')
+    assert html.startswith('<table class="tf-magics-value')
     assert ">label</th>" in html and ">pos</td>" in html and ">0.9</td>" in html
     assert value_markdown(Verdict("pos", 0.9)).splitlines() == [
         "| field | value |",
@@ -58,7 +59,10 @@ def test_a_list_of_flat_objects_is_a_table_with_a_row_each() -> None:
 
 def test_anything_else_is_pretty_json_in_a_code_block() -> None:
     html = value_html({"a": {"b": [1, 2]}})
-    assert html.startswith('<pre class="tf-magics-value"><code>{') and "&quot;b&quot;" in html
+    assert (
+        html.startswith(f'<pre class="tf-magics-value {NO_MATH}"><code>{{')
+        and "&quot;b&quot;" in html
+    )
     assert value_markdown({"a": {"b": 1}}).startswith("```json\n{")
 
 
@@ -88,7 +92,7 @@ def test_the_final_output_of_a_structured_reply_shows_the_value() -> None:
     view.handle(CompletionDone(Completion(content=text, ended="done", finish_reason="stop")))
     view.finish(_structured(text, Verdict("pos", 0.9)))
     (final,) = output.live.values()
-    assert '<table class="tf-magics-value"' in final["text/html"]
+    assert '<table class="tf-magics-value' in final["text/html"]
     assert "Verdict(label='pos', confidence=0.9)" in final["text/plain"]
     assert "| label | pos |" in final["text/markdown"]
     assert text not in final["text/plain"]  # the value replaces the raw JSON

@@ -4,6 +4,7 @@ import io
 import re
 from typing import Any
 
+from tf_magics.cost import Price
 from tf_magics.events import (
     CompletionDone,
     ContentDelta,
@@ -17,6 +18,7 @@ from tf_magics.events import (
 )
 from tf_magics.notebook.live_view import LiveView
 from tf_magics.notebook.terminal_view import TerminalView
+from tf_magics.render import NO_MATH
 from tf_magics.reply import Reply
 from tf_magics.types import Completion, ToolCall, ToolResult, Usage
 
@@ -285,3 +287,20 @@ def test_first_token_after_a_quiet_wait_is_shown_at_once() -> None:
     clock.now += 0.01
     view.handle(ContentDelta("Hi"))
     assert "Hi" in output.ops[-1][2]["text/html"]
+
+
+def test_our_own_lines_are_kept_from_mathjax_but_the_reply_is_not() -> None:
+    """JupyterLab typesets $…$ in HTML outputs: "$0.02 · … $0.05" in a footer became a formula."""
+    view = LiveView(RecordingOutput(), clock=Clock())
+    view.handle(Notice("Costs are in $, from the prices you set."))
+    done = Completion(content="Euler: $e^{i\\pi} = -1$", usage=Usage(120, 80, 200), ended="done")
+    reply = _reply(done, elapsed=1.0, price=Price(2.0, 8.0), priced=True, conversation_cost=0.05)
+    html = view.final_bundle(reply, conversation_usage=Usage(300, 100, 400))["text/html"]
+    footer = re.search(r'<div class="tf-magics-footer ([^"]*)"[^>]*>([^<]*)</div>', html)
+    assert footer is not None and footer.group(1) == NO_MATH
+    assert footer.group(2).count("$") == 2  # this reply's cost and the conversation's
+    note = re.search(r'<div class="tf-magics-note ([^"]*)"', html)
+    assert note is not None and note.group(1) == NO_MATH
+    content = re.search(r'<div class="tf-magics-content"', html)
+    assert content is not None  # no class that would keep the reply's own math from rendering
+    assert "$e^{i\\pi} = -1$" in html  # the reply's math is left for MathJax

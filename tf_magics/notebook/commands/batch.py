@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 
-from tf_magics.render import escape
+from tf_magics.render import NO_MATH, escape
 
 from .base import Command, CommandParser, conversation_arg, show
 
@@ -124,7 +124,7 @@ def _show_jobs(jobs: list[BatchJob]) -> None:
     body = "".join(
         "<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows
     )
-    show(f'<table class="tf-magics-batches"><tr>{cells}</tr>{body}</table>', text)
+    show(f'<table class="tf-magics-batches {NO_MATH}"><tr>{cells}</tr>{body}</table>', text)
 
 
 COMMANDS = {"batch": Command("Batch API jobs: list, status, collect, cancel", _parser, _batch)}

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 from traitlets import TraitError
 
 from tf_magics.budget import caps_for, kernel_ledger
-from tf_magics.render import escape
+from tf_magics.render import NO_MATH, escape
 
 from .controls import walk_widgets
 from .conversation_side import ConversationSide
@@ -217,7 +217,7 @@ class ChatPanel(ConversationSide):
         self.title.value = (
             '<div class="tf-title">tf_magics</div>'
             f'<div class="tf-sub">{escape(where)} · API key {escape(settings.key_status())}'
-            f'<span class="tf-magics-budget">{escape(spent)}</span></div>'
+            f'<span class="tf-magics-budget {NO_MATH}">{escape(spent)}</span></div>'
         )
 
     # -- widgets -> settings --

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from tf_magics._text import one_line
-from tf_magics.render import escape
+from tf_magics.render import NO_MATH, escape
 
 if TYPE_CHECKING:
     from tf_magics.conversation import Conversation
@@ -362,7 +362,7 @@ def settings_summary(settings: ChatSettings, conversation: Conversation) -> tupl
         for name, value in rows
     )
     html = (
-        f'<div class="tf-magics-panel-summary"><div><b>{escape(title)}</b></div>'
+        f'<div class="tf-magics-panel-summary {NO_MATH}"><div><b>{escape(title)}</b></div>'
         f"<table>{cells}</table>"
         f'<div style="{_MUTED};font-size:0.85em">The interactive panel needs a live kernel '
         "with ipywidgets; this is the state when it was shown.</div></div>"
