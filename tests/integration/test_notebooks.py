@@ -312,7 +312,7 @@ def check_analysis(notebook: Notebook) -> None:
     assert "- store (str): no nulls, 3 distinct" in dry_run
     attached = reply_output(code_cell(notebook, "--with by_product"))
     assert attached["text/plain"].startswith("📎 Attached: by_product (pandas Series 'revenue'")
-    assert 'class="tf-magics-attachments"' in attached["text/html"]
+    assert 'class="tf-magics-attachments' in attached["text/html"]
     assert "latte" in attached["text/html"]  # the values sent, shown collapsed
 
 
