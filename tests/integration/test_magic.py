@@ -242,15 +242,7 @@ def test_import_and_load_ext_do_not_import_heavy_modules() -> None:
     )
     # Without the background warm-up, which imports them on purpose after loading.
     env = {**os.environ, "TF_MAGICS_NO_PREWARM": "1"}
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-        env=env,
-    ).stdout
-    assert out.strip().splitlines()[-1] == "[]"
+    assert _last_line_of(code, env) == "[]"
 
 
 @pytest.mark.parametrize("flag", ["-h", "--help"])
@@ -302,15 +294,7 @@ def test_loading_warms_up_the_first_chat_in_the_background() -> None:
         "print(all(m in sys.modules for m in ('httpx', 'pyromark', 'nh3', 'tf_magics.chat')))\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "TF_MAGICS_NO_PREWARM"}
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-        env=env,
-    ).stdout
-    assert out.strip().splitlines()[-1] == "True"
+    assert _last_line_of(code, env) == "True"
 
 
 # -- reloading the extension keeps the conversations and settings (issue 15) ---------------------

@@ -21,7 +21,7 @@ def secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DB_PASSWORD", DB_PASSWORD)
     monkeypatch.setenv("HF_TOKEN", HF_TOKEN)
     monkeypatch.setenv("FEATURE_KEY", "on")  # too short to be a secret
-    monkeypatch.setenv("HOME_DIRECTORY", "/home/somebody/long/enough")  # not a secret's name
+    monkeypatch.setenv("FAVOURITE_COLOUR", "a long enough ultramarine")  # not a secret's name
 
 
 def _chat(server: FakeOpenAI, **settings: Any) -> Chat:
@@ -43,7 +43,7 @@ def test_names_that_look_secret() -> None:
 def test_the_scanner_takes_the_environment_and_the_key_but_not_short_values(secrets: None) -> None:
     scanner = SecretScanner.from_environment(keys=[("set in Python", "sk-python-key-123456")])
     assert {"DB_PASSWORD", "HF_TOKEN", "API key"} <= set(scanner.names())
-    assert "FEATURE_KEY" not in scanner.names() and "HOME_DIRECTORY" not in scanner.names()
+    assert "FEATURE_KEY" not in scanner.names() and "FAVOURITE_COLOUR" not in scanner.names()
     text, found = scanner.redact(f"pw={DB_PASSWORD}; key=sk-python-key-123456; on")
     assert text == "pw=[redacted: DB_PASSWORD]; key=[redacted: API key]; on"
     assert found == ["DB_PASSWORD", "API key"]
